@@ -1,0 +1,226 @@
+//! Command-line shape (SPEC section 8): one `clap` parser per role.
+
+use clap::{Args, Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "gantry",
+    version,
+    about = "Workflows of agents on a horizontally scaled worker pool"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the HTTP API.
+    Api(ApiArgs),
+    /// Pull jobs and execute agents.
+    Worker(WorkerArgs),
+    /// Advance runs and reconcile.
+    Coordinator(Conn),
+    /// Every role in one process, for a laptop.
+    Dev(DevArgs),
+    /// Apply the database migrations.
+    Migrate(Conn),
+    /// Register agents.
+    Agents {
+        #[command(subcommand)]
+        cmd: ApplyCmd,
+    },
+    /// Register workflows.
+    Workflows {
+        #[command(subcommand)]
+        cmd: ApplyCmd,
+    },
+    /// Start and inspect runs.
+    Runs {
+        #[command(subcommand)]
+        cmd: RunsCmd,
+    },
+    /// Show queue depths.
+    Queues(ClientArgs),
+    /// Run a benchmark scenario and print its JSON object as the last line.
+    Bench(BenchArgs),
+}
+
+/// Where Postgres and Redis are.
+#[derive(Args, Clone, Debug)]
+pub(crate) struct Conn {
+    #[arg(
+        long,
+        env = "GANTRY_DATABASE_URL",
+        default_value = "postgres://gantry:gantry@127.0.0.1:55432/gantry",
+        hide_env_values = true
+    )]
+    pub(crate) database_url: String,
+    #[arg(
+        long,
+        env = "GANTRY_REDIS_URL",
+        default_value = "redis://127.0.0.1:56379",
+        hide_env_values = true
+    )]
+    pub(crate) redis_url: String,
+    /// Prefix of every Redis key.
+    #[arg(long, env = "GANTRY_REDIS_PREFIX", default_value = "gantry")]
+    pub(crate) redis_prefix: String,
+    /// Postgres connections of this process.
+    #[arg(long, env = "GANTRY_DB_POOL", default_value_t = 10)]
+    pub(crate) db_pool: u32,
+}
+
+#[derive(Args, Clone, Debug)]
+pub(crate) struct ApiArgs {
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+    #[arg(long, env = "GANTRY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: String,
+    /// Largest request body accepted.
+    #[arg(long, env = "GANTRY_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub(crate) max_body_bytes: usize,
+    /// Largest workflow accepted.
+    #[arg(long, env = "GANTRY_MAX_NODES", default_value_t = gantry_dag::DEFAULT_MAX_NODES)]
+    pub(crate) max_nodes: usize,
+}
+
+#[derive(Args, Clone, Debug)]
+pub(crate) struct WorkerArgs {
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+    #[command(flatten)]
+    pub(crate) worker: WorkerOpts,
+}
+
+#[derive(Args, Clone, Debug)]
+pub(crate) struct WorkerOpts {
+    /// Queues to pull from, comma separated.
+    #[arg(
+        long,
+        env = "GANTRY_QUEUES",
+        value_delimiter = ',',
+        default_value = "default"
+    )]
+    pub(crate) queues: Vec<String>,
+    /// Attempts executing at once.
+    #[arg(long, env = "GANTRY_CONCURRENCY", default_value_t = 16)]
+    pub(crate) concurrency: usize,
+    /// Lease on running nodes in milliseconds; renewed every third of it.
+    #[arg(long, env = "GANTRY_LEASE_MS", default_value_t = 30_000)]
+    pub(crate) lease_ms: u64,
+    /// Seconds running attempts may take to finish after SIGTERM.
+    #[arg(long, env = "GANTRY_GRACE_S", default_value_t = 30)]
+    pub(crate) grace_s: u64,
+    /// Apply this worker's results to their runs in the recording
+    /// transaction when the run is not locked (`false`: always leave them to
+    /// the coordinator).
+    #[arg(long, env = "GANTRY_INLINE_ADVANCE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) inline_advance: bool,
+    /// Worker id (default: host name, pid and a random suffix).
+    #[arg(long, env = "GANTRY_WORKER_ID")]
+    pub(crate) id: Option<String>,
+}
+
+#[derive(Args, Clone, Debug)]
+pub(crate) struct DevArgs {
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
+    #[command(flatten)]
+    pub(crate) worker: WorkerOpts,
+}
+
+#[derive(Args, Clone, Debug)]
+pub(crate) struct ClientArgs {
+    #[arg(long, env = "GANTRY_API_URL", default_value = "http://127.0.0.1:8080")]
+    pub(crate) api_url: String,
+    #[arg(long, env = "GANTRY_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ApplyCmd {
+    /// Register the definition(s) in FILE (JSON or YAML; a list registers each).
+    Apply {
+        #[arg(short = 'f', long = "file")]
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsCmd {
+    /// Start a run of workflow NAME.
+    Start {
+        name: String,
+        /// The run input, a JSON object.
+        #[arg(long, default_value = "{}")]
+        input: String,
+        /// Idempotency key.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// Follow the run until it ends; exit 0 only when it succeeded.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a run and its nodes.
+    Show {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Args, Clone, Debug)]
+pub(crate) struct BenchArgs {
+    /// `chain` or `fanout`.
+    pub(crate) scenario: String,
+    #[arg(long)]
+    pub(crate) nodes: Option<usize>,
+    #[arg(long)]
+    pub(crate) workers: Option<usize>,
+    /// Worker concurrency.
+    #[arg(long, default_value_t = 128)]
+    pub(crate) concurrency: usize,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+}
+
+impl Cli {
+    pub(crate) async fn run(self) -> anyhow::Result<ExitCode> {
+        use crate::{bench, client, roles};
+        match self.cmd {
+            Cmd::Api(a) => roles::api(a).await?,
+            Cmd::Worker(w) => roles::worker(w).await?,
+            Cmd::Coordinator(c) => roles::coordinator(c).await?,
+            Cmd::Dev(d) => roles::dev(d).await?,
+            Cmd::Migrate(c) => roles::migrate(c).await?,
+            Cmd::Agents {
+                cmd: ApplyCmd::Apply { file, client },
+            } => client::apply(&client, "agents", &file).await?,
+            Cmd::Workflows {
+                cmd: ApplyCmd::Apply { file, client },
+            } => client::apply(&client, "workflows", &file).await?,
+            Cmd::Runs { cmd } => match cmd {
+                RunsCmd::Start {
+                    name,
+                    input,
+                    idempotency_key,
+                    wait,
+                    client,
+                } => {
+                    return client::start(&client, &name, &input, idempotency_key.as_deref(), wait)
+                        .await;
+                }
+                RunsCmd::Show { id, client } => client::show(&client, &id).await?,
+            },
+            Cmd::Queues(c) => client::queues(&c).await?,
+            Cmd::Bench(b) => bench::run(b).await?,
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

@@ -1,0 +1,146 @@
+//! Client commands against the HTTP API (`GANTRY_API_URL`, `GANTRY_TOKEN`).
+
+use crate::cli::ClientArgs;
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::ExitCode;
+
+pub(crate) fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .expect("http client")
+}
+
+pub(crate) fn request(
+    c: &ClientArgs,
+    method: reqwest::Method,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    let url = format!("{}{}", c.api_url.trim_end_matches('/'), path);
+    let rb = http().request(method, url);
+    match &c.token {
+        Some(t) => rb.bearer_auth(t),
+        None => rb,
+    }
+}
+
+/// Send, and turn an error body into a readable error.
+pub(crate) async fn send(rb: reqwest::RequestBuilder) -> anyhow::Result<(u16, Value)> {
+    let resp = rb
+        .send()
+        .await
+        .context("cannot reach the gantry api (GANTRY_API_URL)")?;
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if status >= 400 {
+        let err = &body["error"];
+        let mut msg = format!(
+            "{} {}: {}",
+            status,
+            err["code"].as_str().unwrap_or("error"),
+            err["message"].as_str().unwrap_or("")
+        );
+        if let Some(details) = err["details"].as_array() {
+            for d in details {
+                msg.push_str(&format!(
+                    "\n  - {}: {}",
+                    d["field"].as_str().unwrap_or(""),
+                    d["message"].as_str().unwrap_or("")
+                ));
+            }
+        }
+        bail!(msg);
+    }
+    Ok((status, body))
+}
+
+/// Read a JSON or YAML file.
+fn read_doc(file: &Path) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    match serde_json::from_str(&text) {
+        Ok(v) => Ok(v),
+        Err(json_err) => serde_yaml_ng::from_str(&text).map_err(|yaml_err| {
+            anyhow::anyhow!(
+                "{} is neither JSON ({json_err}) nor YAML ({yaml_err})",
+                file.display()
+            )
+        }),
+    }
+}
+
+pub(crate) async fn apply(c: &ClientArgs, kind: &str, file: &Path) -> anyhow::Result<()> {
+    let doc = read_doc(file)?;
+    let docs = match doc {
+        Value::Array(items) => items,
+        one => vec![one],
+    };
+    for d in docs {
+        let (_, body) =
+            send(request(c, reqwest::Method::POST, &format!("/v1/{kind}")).json(&d)).await?;
+        match body.get("version") {
+            Some(v) => println!(
+                "{kind}/{} version {v} registered",
+                body["name"].as_str().unwrap_or("?")
+            ),
+            None => println!("{kind}/{} registered", body["name"].as_str().unwrap_or("?")),
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn start(
+    c: &ClientArgs,
+    name: &str,
+    input: &str,
+    key: Option<&str>,
+    wait: bool,
+) -> anyhow::Result<ExitCode> {
+    let input: Value = serde_json::from_str(input).context("--input is not valid JSON")?;
+    let mut rb = request(
+        c,
+        reqwest::Method::POST,
+        &format!("/v1/workflows/{name}/runs"),
+    )
+    .json(&json!({ "input": input }));
+    if let Some(k) = key {
+        rb = rb.header("Idempotency-Key", k);
+    }
+    let (_, body) = send(rb).await?;
+    let id = body["id"]
+        .as_str()
+        .context("the api returned no run id")?
+        .to_owned();
+    println!("run {id} started");
+    if !wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::wait::follow(c, &id).await
+}
+
+pub(crate) async fn show(c: &ClientArgs, id: &str) -> anyhow::Result<()> {
+    let (_, body) = send(request(c, reqwest::Method::GET, &format!("/v1/runs/{id}"))).await?;
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    Ok(())
+}
+
+pub(crate) async fn queues(c: &ClientArgs) -> anyhow::Result<()> {
+    let (_, body) = send(request(c, reqwest::Method::GET, "/v1/queues")).await?;
+    println!(
+        "{:<24} {:>8} {:>8} {:>10} {:>6}",
+        "QUEUE", "READY", "DELAYED", "IN_FLIGHT", "DEAD"
+    );
+    for q in body["queues"].as_array().into_iter().flatten() {
+        println!(
+            "{:<24} {:>8} {:>8} {:>10} {:>6}",
+            q["name"].as_str().unwrap_or("?"),
+            q["ready"],
+            q["delayed"],
+            q["in_flight"],
+            q["dead"]
+        );
+    }
+    Ok(())
+}

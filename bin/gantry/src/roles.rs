@@ -1,0 +1,159 @@
+//! Starting each role: connect, migrate, build the parts, run until SIGTERM
+//! or Ctrl-C.
+
+use crate::cli::{ApiArgs, Conn, DevArgs, WorkerArgs, WorkerOpts};
+use anyhow::Context;
+use gantry_coordinator::Engine;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GANTRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let json = std::env::var("GANTRY_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Connect to Postgres and Redis, applying migrations.
+pub(crate) async fn connect(conn: &Conn) -> anyhow::Result<Engine> {
+    let store = gantry_store::Store::connect(&conn.database_url, conn.db_pool)
+        .await
+        .context("cannot connect to postgres (GANTRY_DATABASE_URL)")?;
+    store.migrate().await.context("cannot apply migrations")?;
+    let queue = gantry_queue::Queue::connect(&conn.redis_url, &conn.redis_prefix)
+        .await
+        .context("cannot connect to redis (GANTRY_REDIS_URL)")?;
+    queue.ping().await.context("redis does not answer")?;
+    Ok(Engine::new(store, queue))
+}
+
+/// Fires on SIGTERM or Ctrl-C.
+pub(crate) fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("install SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown requested");
+        t.cancel();
+    });
+    token
+}
+
+pub(crate) async fn migrate(conn: Conn) -> anyhow::Result<()> {
+    let store = gantry_store::Store::connect(&conn.database_url, 2).await?;
+    store.migrate().await?;
+    println!("migrations applied");
+    Ok(())
+}
+
+pub(crate) async fn api(args: ApiArgs) -> anyhow::Result<()> {
+    let engine = connect(&args.conn).await?;
+    serve_api(engine, &args, shutdown_token()).await
+}
+
+async fn serve_api(
+    engine: Engine,
+    args: &ApiArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, "api listening");
+    let state = gantry_api::AppState {
+        engine,
+        config: gantry_api::ApiConfig {
+            max_body_bytes: args.max_body_bytes,
+            max_nodes: args.max_nodes,
+        },
+    };
+    gantry_api::serve(listener, state, async move { shutdown.cancelled().await }).await?;
+    Ok(())
+}
+
+pub(crate) async fn coordinator(conn: Conn) -> anyhow::Result<()> {
+    let engine = connect(&conn).await?;
+    tracing::info!("coordinator started");
+    gantry_coordinator::run(engine, Default::default(), shutdown_token()).await?;
+    Ok(())
+}
+
+pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    let engine = connect(&args.conn).await?;
+    run_worker(engine, &args.worker, shutdown_token()).await
+}
+
+pub(crate) fn worker_config(opts: &WorkerOpts) -> gantry_worker::Config {
+    let id = opts.id.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "worker".into());
+        format!("{host}-{}-{:04x}", std::process::id(), rand_suffix())
+    });
+    gantry_worker::Config {
+        id,
+        queues: opts.queues.clone(),
+        concurrency: opts.concurrency,
+        lease: Duration::from_millis(opts.lease_ms.max(100)),
+        grace: Duration::from_secs(opts.grace_s),
+        breaker: Default::default(),
+        inline_advance: opts.inline_advance,
+    }
+}
+
+fn rand_suffix() -> u16 {
+    (uuid::Uuid::new_v4().as_u128() & 0xffff) as u16
+}
+
+pub(crate) async fn run_worker(
+    engine: Engine,
+    opts: &WorkerOpts,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let config = worker_config(opts);
+    tracing::info!(id = %config.id, queues = ?config.queues, concurrency = config.concurrency, "worker started");
+    let executor = Arc::new(gantry_executor::Executor::new(Default::default()));
+    gantry_worker::run(engine, executor, config, shutdown).await?;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+/// All roles in one process.
+pub(crate) async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    let engine = connect(&args.api.conn).await?;
+    let shutdown = shutdown_token();
+    let coord = tokio::spawn(gantry_coordinator::run(
+        engine.clone(),
+        Default::default(),
+        shutdown.clone(),
+    ));
+    let worker = {
+        let (engine, opts, s) = (engine.clone(), args.worker.clone(), shutdown.clone());
+        tokio::spawn(async move { run_worker(engine, &opts, s).await })
+    };
+    let api = serve_api(engine, &args.api, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = worker.await;
+    let _ = coord.await;
+    api
+}

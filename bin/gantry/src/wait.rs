@@ -1,0 +1,77 @@
+//! `gantry runs start --wait`: follow a run's server-sent events, printing
+//! each node's progress, then print the outputs.
+
+use crate::cli::ClientArgs;
+use crate::client::{request, send};
+use futures::StreamExt;
+use serde_json::Value;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub(crate) async fn follow(c: &ClientArgs, id: &str) -> anyhow::Result<ExitCode> {
+    if let Err(e) = stream_events(c, id).await {
+        eprintln!("event stream ended early ({e:#}); polling instead");
+    }
+    // Poll until terminal (the stream may have ended early), bounded to a day.
+    let mut run = Value::Null;
+    for _ in 0..(24 * 3600 * 2) {
+        let (_, body) = send(request(c, reqwest::Method::GET, &format!("/v1/runs/{id}"))).await?;
+        run = body;
+        if !matches!(run["status"].as_str(), Some("running") | None) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let status = run["status"].as_str().unwrap_or("unknown").to_owned();
+    println!("run {id} {status}");
+    for n in run["nodes"].as_array().into_iter().flatten() {
+        let node = n["id"].as_str().unwrap_or("?");
+        match n["status"].as_str() {
+            Some("succeeded") => println!("  {node}: {}", n["output"]),
+            Some(s) => println!("  {node}: {s} {}", n["error"].as_str().unwrap_or("")),
+            None => {}
+        }
+    }
+    Ok(if status == "succeeded" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn stream_events(c: &ClientArgs, id: &str) -> anyhow::Result<()> {
+    let resp = request(c, reqwest::Method::GET, &format!("/v1/runs/{id}/events"))
+        .header("Accept", "text/event-stream")
+        .send()
+        .await?
+        .error_for_status()?;
+    let mut body = resp.bytes_stream();
+    let mut buf = String::new();
+    let mut event = String::new();
+    while let Some(chunk) = body.next().await {
+        buf.push_str(&String::from_utf8_lossy(&chunk?));
+        while let Some(pos) = buf.find('\n') {
+            let line = buf[..pos].trim_end_matches('\r').to_owned();
+            buf.drain(..=pos);
+            if let Some(e) = line.strip_prefix("event:") {
+                event = e.trim().to_owned();
+            } else if let Some(d) = line.strip_prefix("data:") {
+                let data: Value = serde_json::from_str(d.trim()).unwrap_or(Value::Null);
+                match event.as_str() {
+                    "node" => println!(
+                        "  {} -> {}{}",
+                        data["node"].as_str().unwrap_or("?"),
+                        data["status"].as_str().unwrap_or("?"),
+                        data["error"]
+                            .as_str()
+                            .map(|e| format!(" ({e})"))
+                            .unwrap_or_default()
+                    ),
+                    "run" => return Ok(()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}

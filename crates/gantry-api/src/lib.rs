@@ -1,0 +1,140 @@
+//! The HTTP API (axum) under /v1, with OpenAPI from utoipa and SSE run events.
+//!
+//! [`app`] builds the router (tests drive it with `oneshot`), [`serve`] runs
+//! it on a listener until a shutdown future fires. Every error answers with
+//! the SPEC body `{"error": {"code", "message", "details"}}`.
+
+mod body;
+mod error;
+mod events;
+mod idempotency;
+mod openapi;
+mod routes;
+
+pub use error::{Error, Result};
+
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use gantry_coordinator::Engine;
+use std::any::Any;
+use std::future::Future;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+/// Limits of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Bodies over this many bytes are rejected with 413 (default 1 MiB).
+    pub max_body_bytes: usize,
+    /// Workflows with more nodes are rejected with 422 (default 5,000).
+    pub max_nodes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_nodes: gantry_dag::DEFAULT_MAX_NODES,
+        }
+    }
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub config: ApiConfig,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, config: ApiConfig) -> Self {
+        Self { engine, config }
+    }
+}
+
+/// The router's state: the public [`AppState`] plus the per-process event
+/// hub and the shutdown signal that ends open event streams.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub(crate) state: AppState,
+    pub(crate) hub: events::Hub,
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl Ctx {
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.state.engine
+    }
+
+    pub(crate) fn store(&self) -> &gantry_store::Store {
+        &self.state.engine.store
+    }
+}
+
+/// The whole API as a router.
+pub fn app(state: AppState) -> Router {
+    router(state, CancellationToken::new())
+}
+
+/// Serve the API on `listener` until `shutdown` completes, then stop
+/// accepting, end open event streams and wait for in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let token = CancellationToken::new();
+    let app = router(state, token.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            token.cancel();
+        })
+        .await
+}
+
+fn router(state: AppState, shutdown: CancellationToken) -> Router {
+    let limit = state.config.max_body_bytes;
+    let hub = events::Hub::new(state.engine.store.clone(), shutdown.clone());
+    let ctx = Ctx {
+        state,
+        hub,
+        shutdown,
+    };
+    Router::new()
+        .merge(routes::agents::routes())
+        .merge(routes::workflows::routes())
+        .merge(routes::runs::routes())
+        .merge(routes::queues::routes())
+        .merge(routes::health::routes())
+        .route("/v1/runs/{id}/events", get(events::run_events))
+        .route("/openapi.json", get(openapi::spec))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(CatchPanicLayer::custom(panicked))
+        .layer(TraceLayer::new_for_http())
+        .with_state(ctx)
+}
+
+async fn not_found() -> Error {
+    Error::NotFound("no such route".to_owned())
+}
+
+async fn method_not_allowed() -> Error {
+    Error::MethodNotAllowed
+}
+
+/// A panicking handler answers 500 with the generic body; the panic text is
+/// only logged.
+fn panicked(err: Box<dyn Any + Send + 'static>) -> Response {
+    let what = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    Error::Internal(format!("handler panicked: {what}")).into_response()
+}

@@ -1,0 +1,294 @@
+//! `/v1/runs`: list and read runs and nodes, cancel, retry, approve, reject.
+
+use super::{non_empty, path_name, path_run_id, PathParams, QueryParams};
+use crate::error::{Error, ErrorBody, Result};
+use crate::Ctx;
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use gantry_dag::RunStatus;
+use gantry_store::{NodeDetail, RunDetail, RunFilter, RunSummary};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Page size when `limit` is absent.
+const DEFAULT_LIMIT: u32 = 50;
+/// Largest page.
+const MAX_LIMIT: u32 = 500;
+/// Longest cursor accepted (cursors we hand out are far shorter).
+const MAX_CURSOR_LEN: usize = 512;
+
+pub(crate) fn routes() -> Router<Ctx> {
+    Router::new()
+        .route("/v1/runs", get(list))
+        .route("/v1/runs/{id}", get(get_one))
+        .route("/v1/runs/{id}/nodes/{node}", get(get_node))
+        .route("/v1/runs/{id}/cancel", post(cancel))
+        .route("/v1/runs/{id}/retry", post(retry))
+        .route("/v1/runs/{id}/nodes/{node}/approve", post(approve))
+        .route("/v1/runs/{id}/nodes/{node}/reject", post(reject))
+}
+
+/// Query of `GET /v1/runs`; parsed by hand so every mistake is a 422.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListQuery {
+    workflow: Option<String>,
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// A run as listed and as answered when started.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RunView {
+    pub(crate) id: Uuid,
+    pub(crate) workflow: String,
+    pub(crate) version: i32,
+    /// `running`, `succeeded`, `failed` or `cancelled`.
+    #[schema(value_type = String)]
+    pub(crate) status: RunStatus,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<RunSummary> for RunView {
+    fn from(r: RunSummary) -> Self {
+        Self {
+            id: r.id,
+            workflow: r.workflow,
+            version: r.version,
+            status: r.status,
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+/// One page of runs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RunList {
+    pub(crate) runs: Vec<RunView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub(crate) next_cursor: Option<String>,
+}
+
+fn filter(q: ListQuery) -> Result<RunFilter> {
+    let workflow = match non_empty(q.workflow) {
+        Some(w) if !gantry_dag::is_valid_name(&w) => {
+            return Err(Error::invalid(
+                "workflow",
+                "bad_name",
+                format!("{w:?} is not a valid workflow name"),
+            ))
+        }
+        w => w,
+    };
+    let status = match non_empty(q.status) {
+        None => None,
+        Some(s) => Some(s.parse::<RunStatus>().map_err(|_| {
+            Error::invalid(
+                "status",
+                "bad_value",
+                format!("status must be one of running, succeeded, failed, cancelled; got {s:?}"),
+            )
+        })?),
+    };
+    let limit = match non_empty(q.limit) {
+        None => DEFAULT_LIMIT,
+        Some(l) => l
+            .parse::<u64>()
+            .map_err(|_| {
+                Error::invalid(
+                    "limit",
+                    "bad_value",
+                    format!("limit must be a positive integer, got {l:?}"),
+                )
+            })?
+            .clamp(1, u64::from(MAX_LIMIT)) as u32,
+    };
+    let cursor = non_empty(q.cursor);
+    if cursor.as_ref().is_some_and(|c| c.len() > MAX_CURSOR_LEN) {
+        return Err(Error::invalid("cursor", "bad_value", "cursor is too long"));
+    }
+    Ok(RunFilter {
+        workflow,
+        status,
+        limit,
+        cursor,
+    })
+}
+
+/// List runs, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/runs",
+    tag = "runs",
+    params(
+        ("workflow" = Option<String>, Query, description = "only runs of this workflow"),
+        ("status" = Option<String>, Query, description = "running, succeeded, failed or cancelled"),
+        ("limit" = Option<u32>, Query, description = "page size, default 50, at most 500"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "one page of runs", body = RunList),
+        (status = 422, description = "bad filter", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list(
+    State(ctx): State<Ctx>,
+    QueryParams(q): QueryParams<ListQuery>,
+) -> Result<Json<RunList>> {
+    let filter = filter(q)?;
+    let (runs, next_cursor) = ctx.store().list_runs(&filter).await?;
+    Ok(Json(RunList {
+        runs: runs.into_iter().map(RunView::from).collect(),
+        next_cursor,
+    }))
+}
+
+async fn load_run(ctx: &Ctx, id: Uuid) -> Result<RunDetail> {
+    ctx.store()
+        .get_run(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("run {id} not found")))
+}
+
+/// A run and every node.
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{id}",
+    tag = "runs",
+    params(("id" = String, Path, description = "run id (uuid)")),
+    responses(
+        (status = 200, description = "the run with its nodes", body = Object),
+        (status = 404, description = "no such run", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_one(
+    State(ctx): State<Ctx>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<RunDetail>> {
+    let id = path_run_id(&id)?;
+    Ok(Json(load_run(&ctx, id).await?))
+}
+
+/// One node with every attempt.
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{id}/nodes/{node}",
+    tag = "runs",
+    params(
+        ("id" = String, Path, description = "run id (uuid)"),
+        ("node" = String, Path, description = "node id"),
+    ),
+    responses(
+        (status = 200, description = "the node with its attempts", body = Object),
+        (status = 404, description = "no such run or node", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_node(
+    State(ctx): State<Ctx>,
+    PathParams((id, node)): PathParams<(String, String)>,
+) -> Result<Json<NodeDetail>> {
+    let id = path_run_id(&id)?;
+    let node = path_name(&node, "node")?;
+    ctx.store()
+        .get_node(id, node)
+        .await?
+        .map(Json)
+        .ok_or_else(|| Error::NotFound(format!("node {node:?} of run {id} not found")))
+}
+
+/// Cancel a run: nothing new starts, running attempts are stopped.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/cancel",
+    tag = "runs",
+    params(("id" = String, Path, description = "run id (uuid)")),
+    responses(
+        (status = 200, description = "the run after cancelling", body = Object),
+        (status = 404, description = "no such run", body = ErrorBody),
+        (status = 409, description = "the run already ended", body = ErrorBody),
+    )
+)]
+pub(crate) async fn cancel(
+    State(ctx): State<Ctx>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<RunDetail>> {
+    let id = path_run_id(&id)?;
+    ctx.engine().cancel(id).await?;
+    Ok(Json(load_run(&ctx, id).await?))
+}
+
+/// Re-run failed, cancelled and skipped nodes; succeeded outputs are kept.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/retry",
+    tag = "runs",
+    params(("id" = String, Path, description = "run id (uuid)")),
+    responses(
+        (status = 200, description = "the run after retrying", body = Object),
+        (status = 404, description = "no such run", body = ErrorBody),
+        (status = 409, description = "the run is running or succeeded", body = ErrorBody),
+    )
+)]
+pub(crate) async fn retry(
+    State(ctx): State<Ctx>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<RunDetail>> {
+    let id = path_run_id(&id)?;
+    ctx.engine().retry(id).await?;
+    Ok(Json(load_run(&ctx, id).await?))
+}
+
+/// Approve a node waiting for approval: it is queued.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/nodes/{node}/approve",
+    tag = "runs",
+    params(
+        ("id" = String, Path, description = "run id (uuid)"),
+        ("node" = String, Path, description = "node id"),
+    ),
+    responses(
+        (status = 200, description = "the run after approving", body = Object),
+        (status = 404, description = "no such run or node", body = ErrorBody),
+        (status = 409, description = "the node is not waiting for approval", body = ErrorBody),
+    )
+)]
+pub(crate) async fn approve(
+    State(ctx): State<Ctx>,
+    PathParams((id, node)): PathParams<(String, String)>,
+) -> Result<Json<RunDetail>> {
+    let id = path_run_id(&id)?;
+    let node = path_name(&node, "node")?;
+    ctx.engine().approve(id, node).await?;
+    Ok(Json(load_run(&ctx, id).await?))
+}
+
+/// Reject a node waiting for approval: it fails, its dependents are skipped.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/nodes/{node}/reject",
+    tag = "runs",
+    params(
+        ("id" = String, Path, description = "run id (uuid)"),
+        ("node" = String, Path, description = "node id"),
+    ),
+    responses(
+        (status = 200, description = "the run after rejecting", body = Object),
+        (status = 404, description = "no such run or node", body = ErrorBody),
+        (status = 409, description = "the node is not waiting for approval", body = ErrorBody),
+    )
+)]
+pub(crate) async fn reject(
+    State(ctx): State<Ctx>,
+    PathParams((id, node)): PathParams<(String, String)>,
+) -> Result<Json<RunDetail>> {
+    let id = path_run_id(&id)?;
+    let node = path_name(&node, "node")?;
+    ctx.engine().reject(id, node).await?;
+    Ok(Json(load_run(&ctx, id).await?))
+}

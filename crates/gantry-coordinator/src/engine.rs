@@ -1,0 +1,226 @@
+//! Every state change of a run goes through [`Engine`]: lock the run, load
+//! the state, apply the pure `advance`, save, commit, then deliver.
+
+use crate::{Cache, Error, Result};
+use gantry_dag::{advance, Action, Event, NodeIdx, Plan, RunState, RunStatus};
+use gantry_queue::{Job, Queue};
+use gantry_store::{AttemptResult, Created, Dispatch, NewRun, RunSummary, Store, WorkflowRecord};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Shared by the api, the coordinator and the workers.
+#[derive(Clone)]
+pub struct Engine {
+    pub store: Store,
+    pub queue: Queue,
+    pub cache: Cache,
+    /// Plan hashes known to be stored, to skip the upsert on hot paths.
+    stored_plans: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Result of [`Engine::start_run`].
+#[derive(Debug, Clone)]
+pub enum Started {
+    New(RunSummary),
+    /// Same idempotency key, same request.
+    Existing(RunSummary),
+    /// Same idempotency key, another request.
+    Conflict,
+}
+
+impl Engine {
+    pub fn new(store: Store, queue: Queue) -> Self {
+        Self {
+            store,
+            queue,
+            cache: Cache::default(),
+            stored_plans: Arc::default(),
+        }
+    }
+
+    /// Start a run of `workflow` with `input`. `idempotency` is the
+    /// `Idempotency-Key` header with the hash of the request body.
+    pub async fn start_run(
+        &self,
+        workflow: &WorkflowRecord,
+        input: &Value,
+        idempotency: Option<(&str, &str)>,
+    ) -> Result<Started> {
+        let dag = self.cache.dag(&self.store, workflow.id).await?;
+        let mut names: Vec<String> = dag.def().nodes.iter().map(|n| n.agent.clone()).collect();
+        names.sort();
+        names.dedup();
+        let agents = self.store.agents_by_name(&names).await?;
+        let plan = Plan::resolve(&dag, &|n| agents.get(n).cloned()).map_err(Error::Invalid)?;
+        self.store_plan(&plan).await?;
+        let created = self
+            .store
+            .create_run(NewRun {
+                workflow,
+                dag: &dag,
+                plan: &plan,
+                input,
+                idempotency,
+                traceparent: None,
+            })
+            .await?;
+        Ok(match created {
+            Created::New(run, dispatches) => {
+                self.deliver(dispatches).await;
+                Started::New(run)
+            }
+            Created::Existing(run) => Started::Existing(run),
+            Created::Conflict => Started::Conflict,
+        })
+    }
+
+    async fn store_plan(&self, plan: &Plan) -> Result<()> {
+        let json = plan.canonical_json();
+        if self.stored_plans.lock().expect("plan set").contains(&json) {
+            return Ok(());
+        }
+        self.store.put_plan(plan).await?;
+        self.stored_plans.lock().expect("plan set").insert(json);
+        Ok(())
+    }
+
+    /// Apply one event to one run under its lock. Returns the run's status
+    /// after it. `RunNotFound`/`NodeNotFound`/`Conflict` for bad requests.
+    pub async fn apply(&self, run: Uuid, event: Event) -> Result<RunStatus> {
+        let mut tx = self.store.begin().await?;
+        let head = tx.lock_run(run).await?.ok_or(Error::RunNotFound(run))?;
+        match event {
+            Event::Cancel if head.status.is_terminal() => {
+                return Err(Error::Conflict(format!("run already {}", head.status)));
+            }
+            Event::Retry if matches!(head.status, RunStatus::Running | RunStatus::Succeeded) => {
+                return Err(Error::Conflict(format!(
+                    "run is {}; only failed or cancelled runs can be retried",
+                    head.status
+                )));
+            }
+            _ => {}
+        }
+        let dag = self.cache.dag(&self.store, head.workflow_id).await?;
+        let plan = self.cache.plan(&self.store, &head.plan_hash).await?;
+        let view = RunState::view(&dag, &event);
+        let mut state = tx.load_state(&head, view.as_deref()).await?;
+        let t = advance(&dag, &plan, &mut state, event, rand::random());
+        if t.changed.is_empty() {
+            if let Event::Approved { node } | Event::Rejected { node } = event {
+                return Err(Error::Conflict(format!(
+                    "node {:?} is not waiting for approval",
+                    dag.node(node).id
+                )));
+            }
+        }
+        let dispatches = tx
+            .save(&head, &dag, &plan, &state, &t.changed, &t.actions, &[])
+            .await?;
+        tx.commit().await?;
+        self.deliver(dispatches).await;
+        if t.actions.iter().any(|a| matches!(a, Action::Stop { .. })) {
+            if let Err(e) = self.queue.publish_cancel(&run.to_string()).await {
+                tracing::warn!(%run, error = %e, "could not tell workers to stop; their results will be ignored");
+            }
+        }
+        Ok(state.status)
+    }
+
+    /// Record attempt results (fenced by attempt) and, in the same
+    /// transaction, apply them to every run whose lock is free; runs another
+    /// transaction holds are left flagged for the coordinator, which is
+    /// notified. This saves a notification, a transaction and a commit per
+    /// hop (see docs/decisions/0002-workers-apply-their-own-results.md).
+    /// Returns, per result, whether it was accepted.
+    pub async fn record_results(&self, results: &[AttemptResult]) -> Result<Vec<bool>> {
+        let mut runs: Vec<Uuid> = results.iter().map(|r| r.run_id).collect();
+        runs.sort_unstable();
+        runs.dedup();
+        let mut tx = self.store.begin().await?;
+        let heads = tx.try_lock_runs(&runs).await?;
+        let accepted = tx.record_results(results).await?;
+        let applied = crate::service::advance_heads(self, &mut tx, &heads).await?;
+        if heads.len() < runs.len() && accepted.iter().any(|a| *a) {
+            tx.notify_advance().await?;
+        }
+        tx.commit().await?;
+        applied.deliver(self).await;
+        Ok(accepted)
+    }
+
+    /// Cancel: nothing new starts; running attempts are told to stop.
+    /// `Conflict` when the run already ended.
+    pub async fn cancel(&self, run: Uuid) -> Result<RunStatus> {
+        self.apply(run, Event::Cancel).await
+    }
+
+    /// Re-run failed, cancelled and skipped nodes. `Conflict` when the run is
+    /// still running or succeeded.
+    pub async fn retry(&self, run: Uuid) -> Result<RunStatus> {
+        self.apply(run, Event::Retry).await
+    }
+
+    /// Approve a node in `waiting_approval` (by node id).
+    pub async fn approve(&self, run: Uuid, node_id: &str) -> Result<RunStatus> {
+        let node = self.node_idx(run, node_id).await?;
+        self.apply(run, Event::Approved { node }).await
+    }
+
+    /// Reject a node in `waiting_approval`: it fails, its dependents are skipped.
+    pub async fn reject(&self, run: Uuid, node_id: &str) -> Result<RunStatus> {
+        let node = self.node_idx(run, node_id).await?;
+        self.apply(run, Event::Rejected { node }).await
+    }
+
+    async fn node_idx(&self, run: Uuid, node_id: &str) -> Result<NodeIdx> {
+        let summary = self
+            .store
+            .get_run(run)
+            .await?
+            .ok_or(Error::RunNotFound(run))?;
+        let rec = self
+            .store
+            .get_workflow(&summary.run.workflow, Some(summary.run.version))
+            .await?
+            .ok_or_else(|| Error::Corrupt(format!("workflow of run {run} missing")))?;
+        let dag = self.cache.dag(&self.store, rec.id).await?;
+        dag.idx(node_id)
+            .ok_or_else(|| Error::NodeNotFound(node_id.to_owned()))
+    }
+
+    /// Hand dispatches to Redis. A failure is logged, not returned: the
+    /// state is committed in Postgres and the reconciler delivers what Redis
+    /// missed.
+    pub async fn deliver(&self, dispatches: Vec<Dispatch>) {
+        if dispatches.is_empty() {
+            return;
+        }
+        let mut now = Vec::new();
+        let mut later = Vec::new();
+        for d in dispatches {
+            let job = Job {
+                id: d.job_id(),
+                queue: d.queue.clone(),
+                payload: serde_json::to_string(&d).expect("dispatch serializes"),
+            };
+            match d.delay_ms {
+                Some(ms) if ms > 0 => later.push((job, Duration::from_millis(ms))),
+                _ => now.push(job),
+            }
+        }
+        if !now.is_empty() {
+            if let Err(e) = self.queue.enqueue(&now).await {
+                tracing::warn!(jobs = now.len(), error = %e, "delivery failed; the reconciler will retry");
+            }
+        }
+        if !later.is_empty() {
+            if let Err(e) = self.queue.schedule(&later).await {
+                tracing::warn!(jobs = later.len(), error = %e, "scheduling failed; the reconciler will retry");
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! The reconciler: repairs what a crash or a lost notification left behind.
+//! Expired leases become retryable failures; queued or due nodes that Redis
+//! no longer holds (a crash between commit and delivery, a flushed or
+//! restarted Redis) are delivered again. Pending results are drained by the
+//! caller right after.
+
+use crate::{Config, Engine, Result};
+
+/// One reconciliation pass.
+pub(crate) async fn once(engine: &Engine, config: &Config) -> Result<()> {
+    let expired = engine.store.expire_leases(1000).await?;
+    if expired > 0 {
+        tracing::info!(expired, "leases expired; their nodes will be retried");
+    }
+    let candidates = engine
+        .store
+        .deliverable(config.redeliver_after, 5000)
+        .await?;
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<(String, String)> = candidates
+        .iter()
+        .map(|d| (d.queue.clone(), d.job_id()))
+        .collect();
+    let present = engine.queue.present(&keys).await?;
+    let lost: Vec<_> = candidates
+        .into_iter()
+        .zip(present)
+        .filter(|(_, p)| !p)
+        .map(|(mut d, _)| {
+            d.delay_ms = None;
+            d
+        })
+        .collect();
+    if !lost.is_empty() {
+        tracing::warn!(jobs = lost.len(), "re-delivering jobs missing from redis");
+        engine.deliver(lost).await;
+    }
+    Ok(())
+}

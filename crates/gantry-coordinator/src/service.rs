@@ -1,0 +1,167 @@
+//! The coordinator loop: wake on `gantry_advance` notifications (or a tick,
+//! in case one was lost), drain every pending result, and reconcile.
+
+use crate::{reconcile, Engine, Result};
+use gantry_dag::{advance, Event, NodeIdx, RunState};
+use gantry_store::ADVANCE_CHANNEL;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Coordinator settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How often the reconciler runs.
+    pub reconcile_every: Duration,
+    /// A queued node older than this and absent from Redis is delivered again.
+    pub redeliver_after: Duration,
+    /// Runs advanced per transaction.
+    pub batch_runs: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            reconcile_every: Duration::from_secs(1),
+            redeliver_after: Duration::from_secs(5),
+            batch_runs: 64,
+        }
+    }
+}
+
+/// Run the coordinator until `shutdown` fires. Connection failures are
+/// retried with a capped backoff; the loop only returns on shutdown.
+pub async fn run(engine: Engine, config: Config, shutdown: CancellationToken) -> Result<()> {
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        match serve(&engine, &config, &shutdown).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "coordinator loop failed");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn serve(engine: &Engine, config: &Config, shutdown: &CancellationToken) -> Result<()> {
+    let mut listener = engine.store.listen(&[ADVANCE_CHANNEL]).await?;
+    let mut tick = tokio::time::interval(config.reconcile_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    drain(engine, config.batch_runs).await?;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            n = listener.recv() => { n.map_err(gantry_store::Error::from)?; }
+            _ = tick.tick() => {
+                reconcile::once(engine, config).await?;
+            }
+        }
+        drain(engine, config.batch_runs).await?;
+    }
+}
+
+/// Advance runs until no result is pending. Returns how many runs advanced.
+pub async fn drain(engine: &Engine, batch_runs: i64) -> Result<usize> {
+    let mut total = 0;
+    loop {
+        let n = advance_batch(engine, batch_runs).await?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n;
+    }
+}
+
+/// One transaction: lock runs with pending results, apply them, commit,
+/// deliver the newly ready nodes.
+async fn advance_batch(engine: &Engine, limit: i64) -> Result<usize> {
+    let mut tx = engine.store.begin().await?;
+    let heads = tx.lock_pending_runs(limit).await?;
+    if heads.is_empty() {
+        return Ok(0);
+    }
+    let applied = advance_heads(engine, &mut tx, &heads).await?;
+    tx.commit().await?;
+    applied.deliver(engine).await;
+    Ok(heads.len())
+}
+
+/// What applying results produced, to act on after commit.
+#[derive(Default)]
+pub(crate) struct Applied {
+    dispatches: Vec<gantry_store::Dispatch>,
+    stops: Vec<uuid::Uuid>,
+}
+
+impl Applied {
+    pub(crate) async fn deliver(self, engine: &Engine) {
+        engine.deliver(self.dispatches).await;
+        for run in self.stops {
+            if let Err(e) = engine.queue.publish_cancel(&run.to_string()).await {
+                tracing::warn!(%run, error = %e, "could not publish stop");
+            }
+        }
+    }
+}
+
+/// Apply the pending results of runs locked in `tx`.
+pub(crate) async fn advance_heads(
+    engine: &Engine,
+    tx: &mut gantry_store::RunTx<'_>,
+    heads: &[gantry_store::RunHead],
+) -> Result<Applied> {
+    let mut out = Applied::default();
+    for head in heads {
+        let dag = engine.cache.dag(&engine.store, head.workflow_id).await?;
+        let plan = engine.cache.plan(&engine.store, &head.plan_hash).await?;
+        let results = tx.pending_results(head.id).await?;
+        if results.is_empty() {
+            continue;
+        }
+        let events: Vec<Event> = results
+            .iter()
+            .map(|r| Event::Finished {
+                node: r.node,
+                attempt: r.attempt,
+                outcome: r.outcome,
+            })
+            .collect();
+        let view = union_view(&dag, &events);
+        let mut state = tx.load_state(head, view.as_deref()).await?;
+        let mut changed = BTreeSet::new();
+        let mut actions = Vec::new();
+        for event in events {
+            let t = advance(&dag, &plan, &mut state, event, rand::random());
+            changed.extend(t.changed);
+            actions.extend(t.actions);
+        }
+        if actions
+            .iter()
+            .any(|a| matches!(a, gantry_dag::Action::Stop { .. }))
+        {
+            out.stops.push(head.id);
+        }
+        let changed: Vec<NodeIdx> = changed.into_iter().collect();
+        let processed: Vec<NodeIdx> = results.iter().map(|r| r.node).collect();
+        out.dispatches.extend(
+            tx.save(head, &dag, &plan, &state, &changed, &actions, &processed)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+/// The union of the views the events need; `None` when any needs every node.
+fn union_view(dag: &gantry_dag::ValidatedDag, events: &[Event]) -> Option<Vec<NodeIdx>> {
+    let mut all = BTreeSet::new();
+    for e in events {
+        all.extend(RunState::view(dag, e)?);
+    }
+    Some(all.into_iter().collect())
+}

@@ -1,0 +1,126 @@
+//! The pure state machine that advances a run:
+//! `advance(&dag, &plan, &mut state, event, jitter) -> Transition`.
+//! The coordinator loads a [`RunState`] (possibly a partial view, see
+//! [`RunState::view`]), applies one or more events, and writes the changed
+//! nodes and the actions in one Postgres transaction.
+
+use crate::plan::Plan;
+use crate::status::{NodeStatus, RunStatus};
+use crate::validate::ValidatedDag;
+use crate::NodeIdx;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What the store keeps of one node for the state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeState {
+    pub status: NodeStatus,
+    /// Number of the latest attempt (0 before the first). The worker's claim
+    /// increments it; it fences late completions.
+    pub attempt: u32,
+    /// Attempts spent against the retry budget since the run started or was
+    /// last retried by hand. The claim increments it too.
+    pub tries: u32,
+    /// Parents that have not succeeded yet.
+    pub waiting_on: u32,
+}
+
+/// What the store keeps of one run for the state machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunState {
+    pub status: RunStatus,
+    /// Nodes not in a terminal status.
+    pub remaining: u32,
+    /// Nodes in status `failed`.
+    pub failed: u32,
+    /// The loaded nodes: all of them, or the view an event needs.
+    pub nodes: BTreeMap<NodeIdx, NodeState>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    /// `retryable: false` for exit 78, bad output, a missing template path,
+    /// and anything else that can never succeed by trying again.
+    Failed {
+        retryable: bool,
+    },
+}
+
+/// Something that happened to a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A worker recorded the result of `attempt` of `node`.
+    Finished {
+        node: NodeIdx,
+        attempt: u32,
+        outcome: Outcome,
+    },
+    /// The lease of `attempt` ran out; treated as a retryable failure.
+    LeaseExpired {
+        node: NodeIdx,
+        attempt: u32,
+    },
+    Approved {
+        node: NodeIdx,
+    },
+    Rejected {
+        node: NodeIdx,
+    },
+    Cancel,
+    /// Re-run failed, cancelled and skipped nodes; keep succeeded ones.
+    Retry,
+}
+
+/// Side effects the caller performs after committing the new state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The node became `queued`: deliver it to its queue now.
+    Enqueue { node: NodeIdx },
+    /// The node became `retrying`: deliver it after `delay`.
+    Schedule { node: NodeIdx, delay: Duration },
+    /// The node became `waiting_approval`.
+    Park { node: NodeIdx },
+    /// The node was running and is now cancelled: stop its execution.
+    Stop { node: NodeIdx },
+    /// The run reached a terminal status.
+    FinishRun { status: RunStatus },
+}
+
+/// The result of applying one event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transition {
+    /// Nodes whose [`NodeState`] changed (their new state is in the `RunState`).
+    pub changed: Vec<NodeIdx>,
+    pub actions: Vec<Action>,
+}
+
+impl RunState {
+    /// The state of a new run: roots ready (queued, or parked when their
+    /// agent needs approval), everything else pending. Returns the Enqueue and
+    /// Park actions for the roots.
+    pub fn start(dag: &ValidatedDag, plan: &Plan) -> (Self, Vec<Action>) {
+        crate::advance_impl::start(dag, plan)
+    }
+
+    /// The nodes `event` reads or may change; the store loads exactly these.
+    /// `None` means every node.
+    pub fn view(dag: &ValidatedDag, event: &Event) -> Option<Vec<NodeIdx>> {
+        crate::advance_impl::view(dag, event)
+    }
+}
+
+/// Apply `event` to `state`. Pure and deterministic: `jitter` in `[0, 1)` is
+/// the randomness used for retry backoff. An event that does not apply (a
+/// stale attempt, a replayed completion, a node already terminal, a run
+/// already finished) changes nothing and yields no action.
+pub fn advance(
+    dag: &ValidatedDag,
+    plan: &Plan,
+    state: &mut RunState,
+    event: Event,
+    jitter: f64,
+) -> Transition {
+    crate::advance_impl::advance(dag, plan, state, event, jitter)
+}

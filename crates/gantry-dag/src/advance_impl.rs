@@ -1,0 +1,342 @@
+//! Implementation of the state machine (see `advance.rs` for the contract).
+
+use crate::*;
+
+/// Collects changed nodes and actions while an event is applied.
+struct Tx<'s> {
+    state: &'s mut RunState,
+    out: Transition,
+}
+
+impl Tx<'_> {
+    fn get(&self, idx: NodeIdx) -> Option<NodeState> {
+        let found = self.state.nodes.get(&idx).copied();
+        // A needed node outside the loaded view is a caller bug: loud in
+        // tests, skipped in production.
+        debug_assert!(
+            found.is_some(),
+            "node {idx} missing from the run state view"
+        );
+        found
+    }
+
+    fn set(&mut self, idx: NodeIdx, new: NodeState) {
+        if let Some(old) = self.state.nodes.get_mut(&idx) {
+            if *old != new {
+                *old = new;
+                self.out.changed.push(idx);
+            }
+        }
+    }
+
+    /// A node whose parents all succeeded: queue it, or park it for approval.
+    fn make_ready(&mut self, plan: &Plan, idx: NodeIdx, mut ns: NodeState) {
+        if needs_approval(plan, idx) {
+            ns.status = NodeStatus::WaitingApproval;
+            self.out.actions.push(Action::Park { node: idx });
+        } else {
+            ns.status = NodeStatus::Queued;
+            self.out.actions.push(Action::Enqueue { node: idx });
+        }
+        self.set(idx, ns);
+    }
+
+    /// `idx` failed for good: count it and skip its pending descendants.
+    fn fail(&mut self, dag: &ValidatedDag, idx: NodeIdx, mut ns: NodeState) {
+        ns.status = NodeStatus::Failed;
+        self.set(idx, ns);
+        self.state.remaining = self.state.remaining.saturating_sub(1);
+        self.state.failed = self.state.failed.saturating_add(1);
+        for d in dag.descendants(idx) {
+            let Some(mut ds) = self.get(d) else { continue };
+            if ds.status == NodeStatus::Pending {
+                ds.status = NodeStatus::Skipped;
+                self.set(d, ds);
+                self.state.remaining = self.state.remaining.saturating_sub(1);
+            }
+        }
+    }
+}
+
+fn needs_approval(plan: &Plan, idx: NodeIdx) -> bool {
+    let found = plan.nodes.get(idx as usize);
+    debug_assert!(found.is_some(), "node {idx} missing from the plan");
+    found.is_some_and(|n| n.approval)
+}
+
+fn retry_policy(plan: &Plan, idx: NodeIdx) -> RetryPolicy {
+    let found = plan.nodes.get(idx as usize);
+    debug_assert!(found.is_some(), "node {idx} missing from the plan");
+    found.map(|n| n.retry).unwrap_or_default()
+}
+
+fn parent_count(dag: &ValidatedDag, idx: NodeIdx) -> u32 {
+    u32::try_from(dag.parents(idx).len()).unwrap_or(u32::MAX)
+}
+
+pub(crate) fn start(dag: &ValidatedDag, plan: &Plan) -> (RunState, Vec<Action>) {
+    let nodes = (0..dag.len() as NodeIdx)
+        .map(|i| {
+            let ns = NodeState {
+                status: NodeStatus::Pending,
+                attempt: 0,
+                tries: 0,
+                waiting_on: parent_count(dag, i),
+            };
+            (i, ns)
+        })
+        .collect();
+    let mut state = RunState {
+        status: RunStatus::Running,
+        remaining: u32::try_from(dag.len()).unwrap_or(u32::MAX),
+        failed: 0,
+        nodes,
+    };
+    let mut tx = Tx {
+        state: &mut state,
+        out: Transition::default(),
+    };
+    for root in dag.roots() {
+        if let Some(ns) = tx.get(root) {
+            tx.make_ready(plan, root, ns);
+        }
+    }
+    let actions = tx.out.actions;
+    (state, actions)
+}
+
+pub(crate) fn view(dag: &ValidatedDag, event: &Event) -> Option<Vec<NodeIdx>> {
+    let (node, children, descendants) = match *event {
+        Event::Finished {
+            node,
+            outcome: Outcome::Succeeded,
+            ..
+        } => (node, true, false),
+        Event::Finished { node, .. } | Event::LeaseExpired { node, .. } => (node, true, true),
+        Event::Approved { node } => (node, true, false),
+        Event::Rejected { node } => (node, false, true),
+        Event::Cancel | Event::Retry => return None,
+    };
+    if node as usize >= dag.len() {
+        return Some(Vec::new());
+    }
+    let mut out = vec![node];
+    if children {
+        out.extend_from_slice(dag.children(node));
+    }
+    if descendants {
+        out.extend(dag.descendants(node));
+    }
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
+}
+
+pub(crate) fn advance(
+    dag: &ValidatedDag,
+    plan: &Plan,
+    state: &mut RunState,
+    event: Event,
+    jitter: f64,
+) -> Transition {
+    if state.status != RunStatus::Running && event != Event::Retry {
+        return Transition::default();
+    }
+    let mut tx = Tx {
+        state,
+        out: Transition::default(),
+    };
+    let applied = match event {
+        Event::Finished {
+            node,
+            attempt,
+            outcome,
+        } => finished(&mut tx, dag, plan, node, attempt, outcome, jitter),
+        Event::LeaseExpired { node, attempt } => finished(
+            &mut tx,
+            dag,
+            plan,
+            node,
+            attempt,
+            Outcome::Failed { retryable: true },
+            jitter,
+        ),
+        Event::Approved { node } => match waiting_approval(&tx, dag, node) {
+            Some(ns) => {
+                let mut ns = ns;
+                ns.status = NodeStatus::Queued;
+                tx.set(node, ns);
+                tx.out.actions.push(Action::Enqueue { node });
+                true
+            }
+            None => false,
+        },
+        Event::Rejected { node } => match waiting_approval(&tx, dag, node) {
+            Some(ns) => {
+                tx.fail(dag, node, ns);
+                true
+            }
+            None => false,
+        },
+        Event::Cancel => {
+            cancel(&mut tx);
+            true
+        }
+        Event::Retry => retry(&mut tx, dag, plan),
+    };
+    if applied && tx.state.status == RunStatus::Running && tx.state.remaining == 0 {
+        let status = if tx.state.failed == 0 {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Failed
+        };
+        tx.state.status = status;
+        tx.out.actions.push(Action::FinishRun { status });
+    }
+    let mut out = tx.out;
+    out.changed.sort_unstable();
+    out.changed.dedup();
+    out
+}
+
+fn waiting_approval(tx: &Tx<'_>, dag: &ValidatedDag, node: NodeIdx) -> Option<NodeState> {
+    if node as usize >= dag.len() {
+        return None;
+    }
+    tx.get(node)
+        .filter(|ns| ns.status == NodeStatus::WaitingApproval)
+}
+
+fn finished(
+    tx: &mut Tx<'_>,
+    dag: &ValidatedDag,
+    plan: &Plan,
+    node: NodeIdx,
+    attempt: u32,
+    outcome: Outcome,
+    jitter: f64,
+) -> bool {
+    if node as usize >= dag.len() {
+        return false;
+    }
+    let Some(mut ns) = tx.get(node) else {
+        return false;
+    };
+    if ns.status != NodeStatus::Running || ns.attempt != attempt {
+        return false;
+    }
+    match outcome {
+        Outcome::Succeeded => {
+            ns.status = NodeStatus::Succeeded;
+            tx.set(node, ns);
+            tx.state.remaining = tx.state.remaining.saturating_sub(1);
+            for &c in dag.children(node) {
+                let Some(mut cs) = tx.get(c) else { continue };
+                cs.waiting_on = cs.waiting_on.saturating_sub(1);
+                if cs.waiting_on == 0 && cs.status == NodeStatus::Pending {
+                    tx.make_ready(plan, c, cs);
+                } else {
+                    tx.set(c, cs);
+                }
+            }
+        }
+        Outcome::Failed { retryable: true } if ns.tries < retry_policy(plan, node).max_attempts => {
+            ns.status = NodeStatus::Retrying;
+            tx.set(node, ns);
+            let delay = Backoff::delay_after(&retry_policy(plan, node), ns.tries, jitter);
+            tx.out.actions.push(Action::Schedule { node, delay });
+        }
+        Outcome::Failed { .. } => tx.fail(dag, node, ns),
+    }
+    true
+}
+
+fn cancel(tx: &mut Tx<'_>) {
+    let live: Vec<(NodeIdx, NodeState)> = tx
+        .state
+        .nodes
+        .iter()
+        .filter(|(_, ns)| !ns.status.is_terminal())
+        .map(|(&i, &ns)| (i, ns))
+        .collect();
+    for (idx, mut ns) in live {
+        if ns.status == NodeStatus::Running {
+            tx.out.actions.push(Action::Stop { node: idx });
+        }
+        ns.status = NodeStatus::Cancelled;
+        tx.set(idx, ns);
+    }
+    tx.state.remaining = 0;
+    tx.state.status = RunStatus::Cancelled;
+    tx.out.actions.push(Action::FinishRun {
+        status: RunStatus::Cancelled,
+    });
+}
+
+fn retry(tx: &mut Tx<'_>, dag: &ValidatedDag, plan: &Plan) -> bool {
+    if !matches!(tx.state.status, RunStatus::Failed | RunStatus::Cancelled) {
+        return false;
+    }
+    let reset: Vec<NodeIdx> = tx
+        .state
+        .nodes
+        .iter()
+        .filter(|(_, ns)| {
+            matches!(
+                ns.status,
+                NodeStatus::Failed | NodeStatus::Cancelled | NodeStatus::Skipped
+            )
+        })
+        .map(|(&i, _)| i)
+        .collect();
+    if reset.is_empty() {
+        return false;
+    }
+    let mut is_reset = vec![false; dag.len()];
+    for &idx in &reset {
+        if let Some(flag) = is_reset.get_mut(idx as usize) {
+            *flag = true;
+        }
+    }
+    // Waiting counts come from the old statuses of parents: a reset node's
+    // parents are either succeeded (kept) or reset themselves.
+    for &idx in &reset {
+        if idx as usize >= dag.len() {
+            continue;
+        }
+        let waiting_on = dag
+            .parents(idx)
+            .iter()
+            .filter(|&&p| {
+                tx.get(p)
+                    .is_none_or(|ps| ps.status != NodeStatus::Succeeded)
+            })
+            .count();
+        if let Some(mut ns) = tx.get(idx) {
+            ns.status = NodeStatus::Pending;
+            ns.tries = 0;
+            ns.waiting_on = u32::try_from(waiting_on).unwrap_or(u32::MAX);
+            tx.set(idx, ns);
+        }
+    }
+    for &idx in dag.topo() {
+        if !is_reset[idx as usize] {
+            continue;
+        }
+        if let Some(ns) = tx.get(idx) {
+            if ns.status == NodeStatus::Pending && ns.waiting_on == 0 {
+                tx.make_ready(plan, idx, ns);
+            }
+        }
+    }
+    let count = |pred: fn(NodeStatus) -> bool| {
+        let n = tx.state.nodes.values().filter(|ns| pred(ns.status)).count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    };
+    let remaining = count(|s| !s.is_terminal());
+    let failed = count(|s| s == NodeStatus::Failed);
+    tx.state.remaining = remaining;
+    tx.state.failed = failed;
+    tx.state.status = RunStatus::Running;
+    true
+}

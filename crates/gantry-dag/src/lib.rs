@@ -1,0 +1,32 @@
+//! Gantry's functional core: workflow and agent definitions, validation into a
+//! [`ValidatedDag`], template rendering, retry backoff, and the pure
+//! [`advance`] state machine. This crate does no I/O and knows nothing of
+//! tokio, sqlx, redis, bollard or axum.
+
+mod advance;
+mod advance_impl;
+mod agent_check;
+mod backoff;
+mod backoff_impl;
+mod graph;
+mod model;
+mod plan;
+mod status;
+mod template;
+mod template_impl;
+mod validate;
+mod validate_impl;
+
+pub use advance::{advance, Action, Event, NodeState, Outcome, RunState, Transition};
+pub use backoff::Backoff;
+pub use model::{
+    AgentDef, Approval, Limits, NodeDef, RateLimit, RetryPolicy, Runtime, WorkflowDef, BUILTINS,
+};
+pub use plan::{NodePlan, Plan};
+pub use status::{NodeStatus, RunStatus, UnknownStatus};
+pub use template::{refs, render, TemplateError, TemplateRef};
+pub use validate::{is_valid_name, Problem, ValidatedDag, DEFAULT_MAX_NODES};
+
+/// Index of a node inside a [`ValidatedDag`], stable for a workflow version
+/// (the position of the node in the definition's `nodes` array).
+pub type NodeIdx = u32;

@@ -1,0 +1,163 @@
+//! Serde shapes of workflow and agent definitions (SPEC sections 2 and 3).
+//! Parsing accepts any well-formed JSON of the right shape; [`crate::ValidatedDag`]
+//! and [`AgentDef::problems`] decide whether it is a good definition.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A workflow definition as submitted by a user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowDef {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub nodes: Vec<NodeDef>,
+}
+
+/// One step of a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeDef {
+    pub id: String,
+    pub agent: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Input template; `{}` when absent.
+    #[serde(default = "empty_object")]
+    pub input: Value,
+    /// Overrides the agent's retry policy as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    /// Overrides the agent's timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u64>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+/// Retry policy of an agent or a node. `max_attempts` counts the first try.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub initial_delay_ms: u64,
+    pub max_delay_ms: u64,
+    pub multiplier: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_delay_ms: 1000,
+            max_delay_ms: 60_000,
+            multiplier: 2.0,
+        }
+    }
+}
+
+/// Which runtime executes an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Runtime {
+    Docker,
+    Process,
+    Builtin,
+}
+
+/// Whether a ready node must be approved before it is queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Approval {
+    #[default]
+    Auto,
+    Required,
+}
+
+/// Resource limits of one agent execution.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub memory_mb: u64,
+    pub cpus: f64,
+    pub pids: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_mb: 256,
+            cpus: 1.0,
+            pids: 128,
+        }
+    }
+}
+
+/// An agent definition (SPEC section 3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentDef {
+    pub name: String,
+    pub runtime: Runtime,
+    /// `docker`: the image to run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// `docker`: optional command; `process`: the argv to execute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// `builtin`: one of `noop`, `echo`, `sleep`, `fail`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<String>,
+    #[serde(default = "default_queue")]
+    pub queue: String,
+    #[serde(default)]
+    pub approval: Approval,
+    #[serde(default = "default_timeout_s")]
+    pub timeout_s: u64,
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default = "default_network")]
+    pub network: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// Executions per second each worker allows for this agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A per-worker rate limit: `per_second` sustained, bursts of `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub per_second: f64,
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+fn default_burst() -> u32 {
+    1
+}
+
+fn default_queue() -> String {
+    "default".to_owned()
+}
+
+fn default_timeout_s() -> u64 {
+    300
+}
+
+fn default_network() -> String {
+    "none".to_owned()
+}
+
+/// The builtin agents every worker carries.
+pub const BUILTINS: [&str; 4] = ["noop", "echo", "sleep", "fail"];

@@ -1,0 +1,81 @@
+//! A run's plan: the agent definitions and per-node policies resolved when the
+//! run starts, so a run keeps behaving the same while agents are re-registered.
+
+use crate::model::{AgentDef, RetryPolicy};
+use crate::validate::{Problem, ValidatedDag};
+use crate::NodeIdx;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Resolved policy of one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodePlan {
+    pub agent: String,
+    pub queue: String,
+    /// The node's retry policy, else the agent's.
+    pub retry: RetryPolicy,
+    /// The node's timeout, else the agent's.
+    pub timeout_s: u64,
+    /// The agent requires approval.
+    pub approval: bool,
+}
+
+/// The resolved plan of a run. Immutable; stored once per distinct content
+/// (see [`Plan::hash_key`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub agents: BTreeMap<String, AgentDef>,
+    pub nodes: Vec<NodePlan>,
+}
+
+impl Plan {
+    /// Resolve every node of `dag` against `agent` lookups. Unknown agents are
+    /// problems (the agent may have been deleted since registration).
+    pub fn resolve(
+        dag: &ValidatedDag,
+        agent: &dyn Fn(&str) -> Option<AgentDef>,
+    ) -> Result<Self, Vec<Problem>> {
+        let mut agents = BTreeMap::new();
+        let mut nodes = Vec::with_capacity(dag.len());
+        let mut problems = Vec::new();
+        for (i, n) in dag.def().nodes.iter().enumerate() {
+            let def = match agents.get(&n.agent) {
+                Some(d) => Some(d),
+                None => agent(&n.agent).map(|d| &*agents.entry(n.agent.clone()).or_insert(d)),
+            };
+            let Some(def) = def else {
+                problems.push(Problem {
+                    field: format!("nodes[{i}].agent"),
+                    code: "unknown_agent",
+                    message: format!("node {:?} uses unknown agent {:?}", n.id, n.agent),
+                });
+                continue;
+            };
+            nodes.push(NodePlan {
+                agent: n.agent.clone(),
+                queue: def.queue.clone(),
+                retry: n.retry.unwrap_or(def.retry),
+                timeout_s: n.timeout_s.unwrap_or(def.timeout_s),
+                approval: def.approval == crate::Approval::Required,
+            });
+        }
+        if problems.is_empty() {
+            Ok(Self { agents, nodes })
+        } else {
+            Err(problems)
+        }
+    }
+
+    pub fn node(&self, idx: NodeIdx) -> &NodePlan {
+        &self.nodes[idx as usize]
+    }
+
+    pub fn agent(&self, idx: NodeIdx) -> &AgentDef {
+        &self.agents[&self.nodes[idx as usize].agent]
+    }
+
+    /// Canonical JSON of the plan; the store keys plans by its SHA-256.
+    pub fn canonical_json(&self) -> String {
+        serde_json::to_string(self).expect("plan serializes")
+    }
+}

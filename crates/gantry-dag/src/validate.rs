@@ -1,0 +1,156 @@
+//! Validation of workflow and agent definitions into types that can only hold
+//! good ones. Every problem is reported, not just the first.
+
+use crate::model::{AgentDef, NodeDef, WorkflowDef};
+use crate::template::TemplateRef;
+use crate::NodeIdx;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Default bound on the number of nodes of one workflow (SPEC section 2).
+pub const DEFAULT_MAX_NODES: usize = 5_000;
+
+/// One thing wrong with a definition. Serialized as an item of the API's
+/// `error.details` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// JSON path of the offending field, e.g. `nodes[2].depends_on[0]`.
+    pub field: String,
+    /// Machine-readable kind: `cycle`, `self_loop`, `duplicate_id`,
+    /// `unknown_dependency`, `unknown_agent`, `template_not_ancestor`,
+    /// `bad_template`, `bad_name`, `too_many_nodes`, `empty_workflow`,
+    /// `missing_field`, `bad_value`.
+    pub code: &'static str,
+    /// Human-readable, lowercase, names the problem and the values involved.
+    pub message: String,
+}
+
+/// `^[a-z0-9][a-z0-9_-]{0,62}$`
+pub fn is_valid_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+}
+
+/// A workflow whose graph is known to be a DAG with unique ids, known
+/// dependencies, known agents and templates that only name ancestors.
+#[derive(Debug, Clone)]
+pub struct ValidatedDag {
+    def: WorkflowDef,
+    index: HashMap<String, NodeIdx>,
+    parents: Vec<Vec<NodeIdx>>,
+    children: Vec<Vec<NodeIdx>>,
+    /// Template references of each node's input.
+    refs: Vec<Vec<TemplateRef>>,
+    topo: Vec<NodeIdx>,
+}
+
+impl ValidatedDag {
+    /// Validate `def`. `agent_exists` says whether an agent name is registered.
+    /// Returns every problem found.
+    pub fn new(
+        def: WorkflowDef,
+        agent_exists: &dyn Fn(&str) -> bool,
+        max_nodes: usize,
+    ) -> Result<Self, Vec<Problem>> {
+        crate::validate_impl::validate(def, agent_exists, max_nodes)
+    }
+
+    pub fn def(&self) -> &WorkflowDef {
+        &self.def
+    }
+
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
+
+    pub fn len(&self) -> usize {
+        self.def.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.def.nodes.is_empty()
+    }
+
+    pub fn node(&self, idx: NodeIdx) -> &NodeDef {
+        &self.def.nodes[idx as usize]
+    }
+
+    pub fn idx(&self, id: &str) -> Option<NodeIdx> {
+        self.index.get(id).copied()
+    }
+
+    pub fn parents(&self, idx: NodeIdx) -> &[NodeIdx] {
+        &self.parents[idx as usize]
+    }
+
+    pub fn children(&self, idx: NodeIdx) -> &[NodeIdx] {
+        &self.children[idx as usize]
+    }
+
+    /// Template references in the node's input (`run.input...` and `NODE.output...`).
+    pub fn refs(&self, idx: NodeIdx) -> &[TemplateRef] {
+        &self.refs[idx as usize]
+    }
+
+    /// Nodes without dependencies, in definition order.
+    pub fn roots(&self) -> impl Iterator<Item = NodeIdx> + '_ {
+        (0..self.len() as NodeIdx).filter(|i| self.parents[*i as usize].is_empty())
+    }
+
+    /// A topological order of all nodes.
+    pub fn topo(&self) -> &[NodeIdx] {
+        &self.topo
+    }
+
+    /// Every node reachable from `idx` through `children`, excluding `idx`.
+    pub fn descendants(&self, idx: NodeIdx) -> Vec<NodeIdx> {
+        let mut seen = vec![false; self.len()];
+        let mut out = Vec::new();
+        let mut stack = vec![idx];
+        while let Some(n) = stack.pop() {
+            for &c in self.children(n) {
+                if !seen[c as usize] {
+                    seen[c as usize] = true;
+                    out.push(c);
+                    stack.push(c);
+                }
+            }
+        }
+        out
+    }
+
+    pub(crate) fn from_parts(
+        def: WorkflowDef,
+        index: HashMap<String, NodeIdx>,
+        parents: Vec<Vec<NodeIdx>>,
+        children: Vec<Vec<NodeIdx>>,
+        refs: Vec<Vec<TemplateRef>>,
+        topo: Vec<NodeIdx>,
+    ) -> Self {
+        Self {
+            def,
+            index,
+            parents,
+            children,
+            refs,
+            topo,
+        }
+    }
+}
+
+impl AgentDef {
+    /// Everything wrong with this agent definition: a bad name or queue name,
+    /// a runtime without its fields (`image` for docker, a non-empty `command`
+    /// for process, a known `builtin` for builtin), a zero timeout, a retry
+    /// policy with `max_attempts` 0 or `multiplier` < 1, limits that are zero,
+    /// `network` other than `none`/`bridge`, a secret name that is not
+    /// `^[A-Za-z_][A-Za-z0-9_]*$`, or an `output_schema` that is not an object.
+    pub fn problems(&self) -> Vec<Problem> {
+        crate::validate_impl::agent_problems(self)
+    }
+}

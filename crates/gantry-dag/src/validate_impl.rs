@@ -1,0 +1,257 @@
+//! Validation of workflow definitions into a [`ValidatedDag`]: names, ids,
+//! dependencies, cycles, agents and templates, reporting every problem.
+
+use crate::graph::{cycle_in, kahn, tarjan, Ancestry};
+use crate::model::{RetryPolicy, WorkflowDef};
+use crate::template::TemplateRef;
+use crate::template_impl::collect;
+use crate::validate::{is_valid_name, Problem, ValidatedDag};
+use crate::NodeIdx;
+use std::collections::{HashMap, HashSet};
+
+pub(crate) use crate::agent_check::agent_problems;
+
+fn problem(field: String, code: &'static str, message: String) -> Problem {
+    Problem {
+        field,
+        code,
+        message,
+    }
+}
+
+/// Problems of a retry policy at `field` (`nodes[2].retry` or `retry`).
+pub(crate) fn retry_problems(field: &str, retry: &RetryPolicy, out: &mut Vec<Problem>) {
+    if retry.max_attempts == 0 {
+        out.push(problem(
+            format!("{field}.max_attempts"),
+            "bad_value",
+            "retry max_attempts must be at least 1, got 0".to_owned(),
+        ));
+    }
+    if !(retry.multiplier >= 1.0 && retry.multiplier.is_finite()) {
+        out.push(problem(
+            format!("{field}.multiplier"),
+            "bad_value",
+            format!(
+                "retry multiplier must be a finite number of at least 1, got {}",
+                retry.multiplier
+            ),
+        ));
+    }
+}
+
+pub(crate) fn validate(
+    def: WorkflowDef,
+    agent_exists: &dyn Fn(&str) -> bool,
+    max_nodes: usize,
+) -> Result<ValidatedDag, Vec<Problem>> {
+    let mut problems = Vec::new();
+    if !is_valid_name(&def.name) {
+        problems.push(problem(
+            "name".to_owned(),
+            "bad_name",
+            format!(
+                "workflow name {:?} must match ^[a-z0-9][a-z0-9_-]{{0,62}}$",
+                def.name
+            ),
+        ));
+    }
+    let n = def.nodes.len();
+    if n == 0 {
+        problems.push(problem(
+            "nodes".to_owned(),
+            "empty_workflow",
+            "workflow has no nodes".to_owned(),
+        ));
+        return Err(problems);
+    }
+    if n > max_nodes {
+        // Stop here: the rest is not worth computing for an oversized input.
+        problems.push(problem(
+            "nodes".to_owned(),
+            "too_many_nodes",
+            format!("workflow has {n} nodes, more than the limit of {max_nodes}"),
+        ));
+        return Err(problems);
+    }
+
+    // Ids: names and uniqueness. A duplicate resolves to its first occurrence.
+    let mut index: HashMap<String, NodeIdx> = HashMap::with_capacity(n);
+    for (i, node) in def.nodes.iter().enumerate() {
+        if !is_valid_name(&node.id) {
+            problems.push(problem(
+                format!("nodes[{i}].id"),
+                "bad_name",
+                format!(
+                    "node id {:?} must match ^[a-z0-9][a-z0-9_-]{{0,62}}$",
+                    node.id
+                ),
+            ));
+        }
+        if let Some(&first) = index.get(&node.id) {
+            problems.push(problem(
+                format!("nodes[{i}].id"),
+                "duplicate_id",
+                format!(
+                    "duplicate node id {:?}, first used by nodes[{first}]",
+                    node.id
+                ),
+            ));
+        } else {
+            index.insert(node.id.clone(), i as NodeIdx);
+        }
+    }
+
+    // Edges: known, not self, deduplicated.
+    let mut parents: Vec<Vec<NodeIdx>> = vec![Vec::new(); n];
+    let mut children: Vec<Vec<NodeIdx>> = vec![Vec::new(); n];
+    let mut seen_by = vec![usize::MAX; n];
+    for (i, node) in def.nodes.iter().enumerate() {
+        for (j, dep) in node.depends_on.iter().enumerate() {
+            let Some(&p) = index.get(dep) else {
+                problems.push(problem(
+                    format!("nodes[{i}].depends_on[{j}]"),
+                    "unknown_dependency",
+                    format!("node {:?} depends on unknown node {dep:?}", node.id),
+                ));
+                continue;
+            };
+            if p as usize == i || *dep == node.id {
+                problems.push(problem(
+                    format!("nodes[{i}].depends_on[{j}]"),
+                    "self_loop",
+                    format!("node {:?} depends on itself", node.id),
+                ));
+                continue;
+            }
+            if seen_by[p as usize] == i {
+                continue;
+            }
+            seen_by[p as usize] = i;
+            parents[i].push(p);
+            children[p as usize].push(i as NodeIdx);
+        }
+    }
+
+    // Cycles: each non-trivial strongly connected component once.
+    let sccs = tarjan(&children);
+    let mut member = vec![false; n];
+    let mut cyclic = false;
+    for scc in sccs.iter().filter(|c| c.len() > 1) {
+        cyclic = true;
+        for &v in scc {
+            member[v as usize] = true;
+        }
+        let cycle = cycle_in(scc, &children, &member);
+        for &v in scc {
+            member[v as usize] = false;
+        }
+        let mut text = String::from("cycle ");
+        for &v in &cycle {
+            text.push_str(&def.nodes[v as usize].id);
+            text.push_str(" -> ");
+        }
+        let first = cycle.first().copied().unwrap_or(scc[0]);
+        text.push_str(&def.nodes[first as usize].id);
+        problems.push(problem(format!("nodes[{first}].depends_on"), "cycle", text));
+    }
+
+    // Agents (asked once per distinct name) and per-node policies.
+    let mut known_agent: HashMap<&str, bool> = HashMap::new();
+    for (i, node) in def.nodes.iter().enumerate() {
+        let exists = *known_agent
+            .entry(node.agent.as_str())
+            .or_insert_with(|| agent_exists(&node.agent));
+        if !exists {
+            problems.push(problem(
+                format!("nodes[{i}].agent"),
+                "unknown_agent",
+                format!("node {:?} uses unknown agent {:?}", node.id, node.agent),
+            ));
+        }
+        if let Some(retry) = &node.retry {
+            retry_problems(&format!("nodes[{i}].retry"), retry, &mut problems);
+        }
+        if node.timeout_s == Some(0) {
+            problems.push(problem(
+                format!("nodes[{i}].timeout_s"),
+                "bad_value",
+                format!("node {:?} timeout_s must be at least 1, got 0", node.id),
+            ));
+        }
+    }
+
+    // Templates: syntax, then every referenced node must be an ancestor.
+    let mut refs: Vec<Vec<TemplateRef>> = Vec::with_capacity(n);
+    let mut located: Vec<Vec<(String, TemplateRef)>> = Vec::with_capacity(n);
+    for (i, node) in def.nodes.iter().enumerate() {
+        let (found, errors) = collect(&node.input);
+        for e in errors {
+            if let crate::TemplateError::Syntax {
+                field,
+                template,
+                reason,
+            } = e
+            {
+                problems.push(problem(
+                    format!("nodes[{i}].{field}"),
+                    "bad_template",
+                    format!("node {:?}: bad template {template:?}: {reason}", node.id),
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        let unique = found
+            .iter()
+            .filter(|(_, r)| seen.insert(r))
+            .map(|(_, r)| r.clone())
+            .collect();
+        refs.push(unique);
+        located.push(found);
+    }
+    let mut targets: Vec<NodeIdx> = Vec::new();
+    let mut is_target = vec![false; n];
+    for r in located.iter().flatten().map(|(_, r)| r) {
+        if let TemplateRef::NodeOutput { node, .. } = r {
+            if let Some(&t) = index.get(node) {
+                if !is_target[t as usize] {
+                    is_target[t as usize] = true;
+                    targets.push(t);
+                }
+            }
+        }
+    }
+    let ancestry = Ancestry::new(&parents, &sccs, &targets);
+    for (i, found) in located.iter().enumerate() {
+        let id = &def.nodes[i].id;
+        for (field, r) in found {
+            let TemplateRef::NodeOutput { node: target, .. } = r else {
+                continue;
+            };
+            let why = match index.get(target) {
+                None => format!("node {id:?} template names unknown node {target:?}"),
+                Some(&t) if t as usize == i || target == id => {
+                    format!("node {id:?} template names its own output")
+                }
+                Some(&t) if !ancestry.is_ancestor(t, i as NodeIdx) => format!(
+                    "node {id:?} template names node {target:?}, which is not an ancestor (add it to depends_on)"
+                ),
+                Some(_) => continue,
+            };
+            problems.push(problem(
+                format!("nodes[{i}].{field}"),
+                "template_not_ancestor",
+                why,
+            ));
+        }
+    }
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    debug_assert!(!cyclic);
+    let topo = kahn(&parents, &children);
+    Ok(ValidatedDag::from_parts(
+        def, index, parents, children, refs, topo,
+    ))
+}

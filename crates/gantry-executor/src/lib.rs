@@ -1,0 +1,154 @@
+//! Agent runtimes behind one [`Runtime`] trait: `builtin` (in-process noop,
+//! echo, sleep, fail), `process` (a local executable speaking the stdin/stdout
+//! protocol) and `docker` (a hardened container per attempt, via bollard).
+//! The protocol rules (one JSON value on stdout, stderr as a capped log, exit
+//! 78 permanent) live once, in [`protocol`], for every runtime that runs an
+//! external agent; the [`Executor`] checks outputs against `output_schema`.
+
+mod builtin;
+pub mod docker;
+mod executor;
+mod process;
+pub mod protocol;
+mod schema;
+
+pub use builtin::BuiltinRuntime;
+pub use docker::{DockerConfig, DockerRuntime};
+pub use executor::Executor;
+pub use process::ProcessRuntime;
+pub use protocol::{Error, Result};
+
+use gantry_dag::AgentDef;
+use serde_json::Value;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Why an attempt failed, for errors and metrics (`gantry_agent_errors_total{kind}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Non-zero exit other than 78.
+    Exit,
+    /// Exit 78: the agent says trying again cannot help.
+    Permanent,
+    Timeout,
+    Oom,
+    /// Stdout was not exactly one JSON value.
+    BadOutput,
+    OutputTooLarge,
+    /// The runtime could not start or talk to the agent.
+    Runtime,
+    Cancelled,
+    /// The output does not match the agent's `output_schema`.
+    SchemaViolation,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exit => "exit",
+            Self::Permanent => "permanent",
+            Self::Timeout => "timeout",
+            Self::Oom => "oom",
+            Self::BadOutput => "bad_output",
+            Self::OutputTooLarge => "output_too_large",
+            Self::Runtime => "runtime",
+            Self::Cancelled => "cancelled",
+            Self::SchemaViolation => "schema_violation",
+        }
+    }
+
+    /// Whether the node's retry policy applies.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Exit | Self::Timeout | Self::Oom | Self::Runtime)
+    }
+}
+
+/// Identity of one attempt, passed to the agent as `GANTRY_*` variables.
+#[derive(Debug, Clone)]
+pub struct AttemptEnv {
+    pub run_id: String,
+    pub node_id: String,
+    pub attempt: u32,
+    pub worker_id: String,
+}
+
+impl AttemptEnv {
+    /// `GANTRY_IDEMPOTENCY_KEY`: run id + node id, the same on every attempt.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}:{}", self.run_id, self.node_id)
+    }
+}
+
+/// Everything needed to execute one attempt.
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    pub agent: AgentDef,
+    pub input: Value,
+    pub env: AttemptEnv,
+    pub timeout: Duration,
+    /// Fired when the run is cancelled or the worker gives the job back.
+    pub cancel: CancellationToken,
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecOutcome {
+    Succeeded(Value),
+    Failed { kind: ErrorKind, error: String },
+}
+
+/// Result of one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecResult {
+    pub outcome: ExecOutcome,
+    pub exit_code: Option<i32>,
+    /// The last bytes of stderr (secrets redacted), at most the log limit.
+    pub log_tail: String,
+}
+
+/// Limits every runtime applies.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecLimits {
+    /// Bytes of stdout accepted (default 1 MiB).
+    pub max_output_bytes: usize,
+    /// Bytes of stderr tail kept (default 64 KiB).
+    pub max_log_bytes: usize,
+}
+
+impl Default for ExecLimits {
+    fn default() -> Self {
+        Self {
+            max_output_bytes: 1 << 20,
+            max_log_bytes: 64 << 10,
+        }
+    }
+}
+
+/// One way of executing agents.
+#[async_trait::async_trait]
+pub trait Runtime: Send + Sync {
+    async fn execute(&self, req: ExecRequest) -> ExecResult;
+}
+
+impl ExecResult {
+    /// A success with no exit code or log (in-process agents have neither).
+    pub fn succeeded(output: Value) -> Self {
+        Self::from_outcome(ExecOutcome::Succeeded(output))
+    }
+
+    /// A failure with no exit code or log.
+    pub fn failed(kind: ErrorKind, error: impl Into<String>) -> Self {
+        Self::from_outcome(ExecOutcome::Failed {
+            kind,
+            error: error.into(),
+        })
+    }
+
+    pub fn from_outcome(outcome: ExecOutcome) -> Self {
+        Self {
+            outcome,
+            exit_code: None,
+            log_tail: String::new(),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Postgres is the truth: agents, versioned workflows, plans, runs, nodes,
+//! attempts and leases, through sqlx with embedded migrations. Only this crate
+//! writes SQL.
+
+mod error;
+mod model;
+mod reads;
+mod register;
+mod rows;
+mod runs;
+mod tx;
+mod work;
+
+pub use error::{Error, Result};
+pub use model::*;
+pub use tx::RunTx;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::time::Duration;
+
+/// Channel notified (empty payload) whenever a worker records attempt
+/// results that wait for the coordinator.
+pub const ADVANCE_CHANNEL: &str = "gantry_advance";
+/// Channel notified with a run id whenever that run's state changed.
+pub const RUN_CHANNEL: &str = "gantry_run";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Handle on the Postgres database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Connect with a pool of at most `max_connections`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Apply the embedded migrations (idempotent; safe from several processes).
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// `SELECT 1`, for readiness.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Begin a transaction for advancing runs (coordinator, cancel, retry,
+    /// approvals).
+    pub async fn begin(&self) -> Result<RunTx<'static>> {
+        Ok(RunTx::new(self.pool.begin().await?))
+    }
+
+    /// A listener subscribed to `channels` (see [`ADVANCE_CHANNEL`], [`RUN_CHANNEL`]).
+    pub async fn listen(&self, channels: &[&str]) -> Result<sqlx::postgres::PgListener> {
+        let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        l.listen_all(channels.iter().copied()).await?;
+        Ok(l)
+    }
+}

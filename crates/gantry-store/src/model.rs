@@ -1,0 +1,204 @@
+//! Rows and records the store reads and writes.
+
+use chrono::{DateTime, Utc};
+use gantry_dag::{AgentDef, NodeIdx, NodeStatus, RunStatus, WorkflowDef};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// A registered agent.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentRecord {
+    #[serde(flatten)]
+    pub def: AgentDef,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One version of a workflow.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkflowRecord {
+    pub id: i64,
+    pub name: String,
+    pub version: i32,
+    pub definition: WorkflowDef,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A workflow name with its latest version, for listings.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkflowSummary {
+    pub name: String,
+    pub latest_version: i32,
+    pub versions: i64,
+    pub nodes: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a queue delivers for one node: serialized as the Redis job payload.
+/// The job id is [`Dispatch::job_id`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dispatch {
+    pub run_id: Uuid,
+    pub node: NodeIdx,
+    pub queue: String,
+    pub workflow_id: i64,
+    pub plan_hash: String,
+    /// Deliver after this many milliseconds (a retry), else now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// W3C trace context of the run, when tracing is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+}
+
+impl Dispatch {
+    /// `RUN_ID:NODE_IDX`: one job per node, whatever the attempt.
+    pub fn job_id(&self) -> String {
+        format!("{}:{}", self.run_id, self.node)
+    }
+}
+
+/// The run-level row the state machine needs, locked `FOR UPDATE`.
+#[derive(Debug, Clone)]
+pub struct RunHead {
+    pub id: Uuid,
+    pub workflow_id: i64,
+    pub plan_hash: String,
+    pub status: RunStatus,
+    pub remaining: u32,
+    pub failed: u32,
+}
+
+/// A new run to create.
+#[derive(Debug, Clone)]
+pub struct NewRun<'a> {
+    pub workflow: &'a WorkflowRecord,
+    pub dag: &'a gantry_dag::ValidatedDag,
+    pub plan: &'a gantry_dag::Plan,
+    pub input: &'a Value,
+    /// `(Idempotency-Key, SHA-256 of the canonical request)`.
+    pub idempotency: Option<(&'a str, &'a str)>,
+    pub traceparent: Option<&'a str>,
+}
+
+/// Result of [`crate::Store::create_run`].
+#[derive(Debug, Clone)]
+pub enum Created {
+    /// A new run; deliver these jobs after the call returns.
+    New(RunSummary, Vec<Dispatch>),
+    /// The idempotency key was seen with the same request.
+    Existing(RunSummary),
+    /// The idempotency key was seen with a different request.
+    Conflict,
+}
+
+/// A run as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub id: Uuid,
+    pub workflow: String,
+    pub version: i32,
+    pub status: RunStatus,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A run with all of its nodes.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunDetail {
+    #[serde(flatten)]
+    pub run: RunSummary,
+    pub input: Value,
+    pub updated_at: DateTime<Utc>,
+    pub nodes: Vec<NodeSummary>,
+}
+
+/// One node of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeSummary {
+    pub id: String,
+    pub agent: String,
+    pub status: NodeStatus,
+    pub attempts: u32,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub queued_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One node with every attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeDetail {
+    #[serde(flatten)]
+    pub node: NodeSummary,
+    pub run_id: Uuid,
+    pub depends_on: Vec<String>,
+    pub attempts_detail: Vec<AttemptRecord>,
+}
+
+/// One attempt of a node.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub worker: String,
+    /// `running`, `succeeded` or `failed`.
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub log_tail: Option<String>,
+}
+
+/// Filter for listing runs, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub workflow: Option<String>,
+    pub status: Option<RunStatus>,
+    pub limit: u32,
+    /// Opaque cursor from a previous page.
+    pub cursor: Option<String>,
+}
+
+/// A node a worker took from the queue and now holds under lease.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub run_id: Uuid,
+    pub node: NodeIdx,
+    pub attempt: u32,
+    pub workflow_id: i64,
+    pub plan_hash: String,
+    pub run_input: Value,
+}
+
+/// What a worker reports for one attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub run_id: Uuid,
+    pub node: NodeIdx,
+    pub attempt: u32,
+    pub outcome: gantry_dag::Outcome,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub exit_code: Option<i32>,
+    pub log_tail: Option<String>,
+}
+
+/// A recorded attempt result the coordinator has not applied yet.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingResult {
+    pub node: NodeIdx,
+    pub attempt: u32,
+    pub outcome: gantry_dag::Outcome,
+}
+
+/// Start and finish times of one attempt, for benchmarks.
+#[derive(Debug, Clone)]
+pub struct AttemptTimes {
+    pub node: NodeIdx,
+    pub attempt: u32,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}

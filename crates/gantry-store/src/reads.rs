@@ -1,0 +1,213 @@
+//! Read models for the API and benchmarks.
+
+use crate::rows::{u32_of, NodeRow, RunSummaryRow, NODE_COLS, RUN_SUMMARY_COLS};
+use crate::{
+    AttemptRecord, AttemptTimes, NodeDetail, Result, RunDetail, RunFilter, RunSummary, Store,
+};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::QueryBuilder;
+use uuid::Uuid;
+
+#[derive(sqlx::FromRow)]
+struct RunDetailRow {
+    #[sqlx(flatten)]
+    run: RunSummaryRow,
+    input: Value,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AttemptRow {
+    attempt: i32,
+    worker: String,
+    status: String,
+    started_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+    exit_code: Option<i32>,
+    error: Option<String>,
+    log_tail: Option<String>,
+}
+
+type TimesRow = (i32, i32, DateTime<Utc>, Option<DateTime<Utc>>);
+
+/// A page boundary: the last listed run's creation time and id. Encoded as
+/// hex of `MICROS:UUID` so it stays opaque and URL-safe.
+fn encode_cursor(created_at: DateTime<Utc>, id: Uuid) -> String {
+    hex::encode(format!("{}:{id}", created_at.timestamp_micros()))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let raw = String::from_utf8(hex::decode(cursor).ok()?).ok()?;
+    let (micros, id) = raw.split_once(':')?;
+    let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    Some((at, id.parse().ok()?))
+}
+
+impl Store {
+    /// Runs newest first, `filter.limit` at most (clamped to 1..=500), and the
+    /// cursor of the next page when there is one. A cursor that does not
+    /// decode is an empty page, never an error 500.
+    pub async fn list_runs(&self, filter: &RunFilter) -> Result<(Vec<RunSummary>, Option<String>)> {
+        let limit = filter.limit.clamp(1, 500);
+        let after = match filter.cursor.as_deref() {
+            Some(c) => match decode_cursor(c) {
+                Some(after) => Some(after),
+                None => return Ok((Vec::new(), None)),
+            },
+            None => None,
+        };
+        let mut q = QueryBuilder::new(format!("SELECT {RUN_SUMMARY_COLS} FROM runs WHERE true"));
+        if let Some(w) = &filter.workflow {
+            q.push(" AND workflow_name = ").push_bind(w);
+        }
+        if let Some(s) = filter.status {
+            q.push(" AND status = ").push_bind(s.as_str());
+        }
+        if let Some((at, id)) = after {
+            q.push(" AND (created_at, id) < (")
+                .push_bind(at)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(limit) + 1);
+        let rows: Vec<RunSummaryRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        let mut runs = rows
+            .into_iter()
+            .map(RunSummaryRow::into_summary)
+            .collect::<Result<Vec<_>>>()?;
+        let next = if runs.len() > limit as usize {
+            runs.truncate(limit as usize);
+            runs.last().map(|r| encode_cursor(r.created_at, r.id))
+        } else {
+            None
+        };
+        Ok((runs, next))
+    }
+
+    pub async fn get_run(&self, id: Uuid) -> Result<Option<RunDetail>> {
+        let row: Option<RunDetailRow> = sqlx::query_as(&format!(
+            "SELECT {RUN_SUMMARY_COLS}, input, updated_at FROM runs WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let nodes: Vec<NodeRow> = sqlx::query_as(&format!(
+            "SELECT {NODE_COLS} FROM nodes WHERE run_id = $1 ORDER BY idx"
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(RunDetail {
+            run: row.run.into_summary()?,
+            input: row.input,
+            updated_at: row.updated_at,
+            nodes: nodes
+                .into_iter()
+                .map(NodeRow::into_summary)
+                .collect::<Result<_>>()?,
+        }))
+    }
+
+    /// One node by id, with every attempt oldest first.
+    pub async fn get_node(&self, run: Uuid, node_id: &str) -> Result<Option<NodeDetail>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            node: NodeRow,
+            depends_on: Option<Value>,
+        }
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "SELECT {cols}, w.definition -> 'nodes' -> n.idx -> 'depends_on' AS depends_on
+             FROM nodes n
+             JOIN runs r ON r.id = n.run_id
+             JOIN workflows w ON w.id = r.workflow_id
+             WHERE n.run_id = $1 AND n.node_id = $2",
+            cols = NODE_COLS
+                .split(", ")
+                .map(|c| format!("n.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .bind(run)
+        .bind(node_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let attempts: Vec<AttemptRow> = sqlx::query_as(
+            "SELECT attempt, worker, status, started_at, finished_at, exit_code, error, log_tail
+             FROM attempts WHERE run_id = $1 AND idx = $2 ORDER BY attempt",
+        )
+        .bind(run)
+        .bind(row.node.idx)
+        .fetch_all(&self.pool)
+        .await?;
+        let depends_on = match row.depends_on {
+            Some(v) => serde_json::from_value(v).map_err(|e| crate::Error::Corrupt {
+                what: "workflow",
+                reason: format!("depends_on of {node_id}: {e}"),
+            })?,
+            None => Vec::new(),
+        };
+        Ok(Some(NodeDetail {
+            node: row.node.into_summary()?,
+            run_id: run,
+            depends_on,
+            attempts_detail: attempts
+                .into_iter()
+                .map(|a| AttemptRecord {
+                    attempt: u32_of(a.attempt),
+                    worker: a.worker,
+                    status: a.status,
+                    started_at: a.started_at,
+                    finished_at: a.finished_at,
+                    exit_code: a.exit_code,
+                    error: a.error,
+                    log_tail: a.log_tail,
+                })
+                .collect(),
+        }))
+    }
+
+    /// Every attempt's start and finish, for benchmarks.
+    pub async fn attempt_times(&self, run: Uuid) -> Result<Vec<AttemptTimes>> {
+        let rows: Vec<TimesRow> = sqlx::query_as(
+            "SELECT idx, attempt, started_at, finished_at FROM attempts
+             WHERE run_id = $1 ORDER BY idx, attempt",
+        )
+        .bind(run)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(idx, attempt, started_at, finished_at)| AttemptTimes {
+                node: u32_of(idx),
+                attempt: u32_of(attempt),
+                started_at,
+                finished_at,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_garbage_is_rejected() {
+        let at = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(at, id)), Some((at, id)));
+        assert_eq!(decode_cursor("zz"), None);
+        assert_eq!(decode_cursor(&hex::encode("12:not-a-uuid")), None);
+        assert_eq!(decode_cursor(""), None);
+    }
+}

@@ -1,0 +1,99 @@
+//! Row shapes shared by several queries, and conversions between Postgres
+//! integers and the unsigned counters of the model.
+
+use crate::{Error, NodeSummary, Result, RunSummary};
+use chrono::{DateTime, Utc};
+use gantry_dag::{NodeStatus, RunStatus};
+use serde_json::Value;
+use std::str::FromStr;
+use uuid::Uuid;
+
+/// Columns of [`RunSummaryRow`], in a `runs` query.
+pub(crate) const RUN_SUMMARY_COLS: &str =
+    "id, workflow_name, workflow_version, status, created_at, finished_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RunSummaryRow {
+    pub(crate) id: Uuid,
+    pub(crate) workflow_name: String,
+    pub(crate) workflow_version: i32,
+    pub(crate) status: String,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) finished_at: Option<DateTime<Utc>>,
+}
+
+impl RunSummaryRow {
+    pub(crate) fn into_summary(self) -> Result<RunSummary> {
+        Ok(RunSummary {
+            id: self.id,
+            workflow: self.workflow_name,
+            version: self.workflow_version,
+            status: run_status(&self.status)?,
+            created_at: self.created_at,
+            finished_at: self.finished_at,
+        })
+    }
+}
+
+/// Columns of [`NodeRow`], in a `nodes` query.
+pub(crate) const NODE_COLS: &str = "idx, node_id, agent, status, attempt, output, error, \
+     queued_at, started_at, finished_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct NodeRow {
+    pub(crate) idx: i32,
+    pub(crate) node_id: String,
+    pub(crate) agent: String,
+    pub(crate) status: String,
+    pub(crate) attempt: i32,
+    pub(crate) output: Option<Value>,
+    pub(crate) error: Option<String>,
+    pub(crate) queued_at: Option<DateTime<Utc>>,
+    pub(crate) started_at: Option<DateTime<Utc>>,
+    pub(crate) finished_at: Option<DateTime<Utc>>,
+}
+
+impl NodeRow {
+    pub(crate) fn into_summary(self) -> Result<NodeSummary> {
+        Ok(NodeSummary {
+            id: self.node_id,
+            agent: self.agent,
+            status: node_status(&self.status)?,
+            attempts: u32_of(self.attempt),
+            output: self.output,
+            error: self.error,
+            queued_at: self.queued_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+        })
+    }
+}
+
+pub(crate) fn run_status(s: &str) -> Result<RunStatus> {
+    RunStatus::from_str(s).map_err(|e| Error::Corrupt {
+        what: "run status",
+        reason: e.to_string(),
+    })
+}
+
+pub(crate) fn node_status(s: &str) -> Result<NodeStatus> {
+    NodeStatus::from_str(s).map_err(|e| Error::Corrupt {
+        what: "node status",
+        reason: e.to_string(),
+    })
+}
+
+/// Counters and indexes are `u32` in the model and `integer` in Postgres;
+/// neither side ever comes near 2^31.
+pub(crate) fn i32_of(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+pub(crate) fn u32_of(v: i32) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
+/// A `Duration` as whole milliseconds for SQL interval arithmetic.
+pub(crate) fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

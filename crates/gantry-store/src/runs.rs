@@ -1,0 +1,141 @@
+//! Creating runs.
+
+use crate::register::{insert_plan, plan_hash};
+use crate::rows::{i32_of, RunSummaryRow, RUN_SUMMARY_COLS};
+use crate::{Created, Dispatch, NewRun, Result, Store, RUN_CHANNEL};
+use gantry_dag::{Action, RunState};
+use uuid::Uuid;
+
+impl Store {
+    /// Create a run and its nodes in one transaction, from
+    /// `RunState::start(dag, plan)`: roots `queued` (or `waiting_approval`),
+    /// others `pending` with `waiting_on` = number of parents. With an
+    /// idempotency key already used: `Existing` when the stored request hash
+    /// matches, else `Conflict`, and nothing is written. Notifies
+    /// [`crate::RUN_CHANNEL`]. The returned dispatches must be delivered by the
+    /// caller after this returns (the reconciler re-delivers them if the
+    /// caller dies first).
+    pub async fn create_run(&self, new: NewRun<'_>) -> Result<Created> {
+        let (state, actions) = RunState::start(new.dag, new.plan);
+        let canonical = new.plan.canonical_json();
+        let hash = plan_hash(&canonical);
+        let id = Uuid::now_v7();
+        let (key, request_hash) = new.idempotency.unzip();
+
+        let mut tx = self.pool.begin().await?;
+        insert_plan(&mut *tx, &hash, &canonical).await?;
+        let inserted: Option<RunSummaryRow> = sqlx::query_as(&format!(
+            "INSERT INTO runs (id, workflow_id, workflow_name, workflow_version, plan_hash,
+                               input, status, remaining, failed, idempotency_key,
+                               request_hash, traceparent, finished_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                     CASE WHEN $7::text <> 'running' THEN clock_timestamp() END)
+             ON CONFLICT (idempotency_key) DO NOTHING
+             RETURNING {RUN_SUMMARY_COLS}"
+        ))
+        .bind(id)
+        .bind(new.workflow.id)
+        .bind(&new.workflow.name)
+        .bind(new.workflow.version)
+        .bind(&hash)
+        .bind(new.input)
+        .bind(state.status.as_str())
+        .bind(i32_of(state.remaining))
+        .bind(i32_of(state.failed))
+        .bind(key)
+        .bind(request_hash)
+        .bind(new.traceparent)
+        .fetch_optional(&mut *tx)
+        .await?;
+
+        let Some(row) = inserted else {
+            // The key was used before (the conflicting insert has committed:
+            // ON CONFLICT waited for it, and this statement sees it).
+            tx.rollback().await?;
+            let existing: Option<ExistingRow> = sqlx::query_as(&format!(
+                "SELECT request_hash, {RUN_SUMMARY_COLS} FROM runs WHERE idempotency_key = $1"
+            ))
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+            return match existing {
+                Some(e) if e.request_hash.as_deref() == request_hash => {
+                    Ok(Created::Existing(e.run.into_summary()?))
+                }
+                _ => Ok(Created::Conflict),
+            };
+        };
+
+        let n = state.nodes.len();
+        let mut idxs = Vec::with_capacity(n);
+        let mut node_ids = Vec::with_capacity(n);
+        let mut agents = Vec::with_capacity(n);
+        let mut queues = Vec::with_capacity(n);
+        let mut statuses = Vec::with_capacity(n);
+        let mut attempts = Vec::with_capacity(n);
+        let mut tries = Vec::with_capacity(n);
+        let mut waiting = Vec::with_capacity(n);
+        for (&i, s) in &state.nodes {
+            let plan = new.plan.node(i);
+            idxs.push(i32_of(i));
+            node_ids.push(new.dag.node(i).id.as_str());
+            agents.push(plan.agent.as_str());
+            queues.push(plan.queue.as_str());
+            statuses.push(s.status.as_str());
+            attempts.push(i32_of(s.attempt));
+            tries.push(i32_of(s.tries));
+            waiting.push(i32_of(s.waiting_on));
+        }
+        sqlx::query(
+            "INSERT INTO nodes (run_id, idx, node_id, agent, queue, status, attempt, tries,
+                                waiting_on, queued_at)
+             SELECT $1, t.idx, t.node_id, t.agent, t.queue, t.status, t.attempt, t.tries,
+                    t.waiting_on,
+                    CASE WHEN t.status = 'queued' THEN clock_timestamp() END
+             FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::int[], $8::int[], $9::int[])
+                  AS t(idx, node_id, agent, queue, status, attempt, tries, waiting_on)",
+        )
+        .bind(id)
+        .bind(&idxs)
+        .bind(&node_ids)
+        .bind(&agents)
+        .bind(&queues)
+        .bind(&statuses)
+        .bind(&attempts)
+        .bind(&tries)
+        .bind(&waiting)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(RUN_CHANNEL)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+
+        let dispatches = actions
+            .iter()
+            .filter_map(|a| match *a {
+                Action::Enqueue { node } => Some(Dispatch {
+                    run_id: id,
+                    node,
+                    queue: new.plan.node(node).queue.clone(),
+                    workflow_id: new.workflow.id,
+                    plan_hash: hash.clone(),
+                    delay_ms: None,
+                    traceparent: new.traceparent.map(str::to_owned),
+                }),
+                _ => None,
+            })
+            .collect();
+        Ok(Created::New(row.into_summary()?, dispatches))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ExistingRow {
+    request_hash: Option<String>,
+    #[sqlx(flatten)]
+    run: RunSummaryRow,
+}

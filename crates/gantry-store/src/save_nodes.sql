@@ -1,0 +1,45 @@
+-- RunTx::save: new states of the changed nodes of run $1 (already locked in
+-- idx order by the caller). $2 idx, $3 status, $4 attempt, $5 tries,
+-- $6 waiting_on, $7 retry delay (ms), $8 the error text of skipped nodes,
+-- $9 whether the node's pending result was processed.
+-- The changes are a derived table, not a CTE, so the planner joins them to
+-- nodes by index instead of rescanning a CTE per row (quadratic at 5,000).
+UPDATE nodes n
+SET status = s.status,
+    attempt = s.attempt,
+    tries = s.tries,
+    waiting_on = s.waiting_on,
+    pending_advance = CASE WHEN s.processed THEN false ELSE n.pending_advance END,
+    queued_at = CASE
+        WHEN s.status = 'queued' AND n.status <> 'queued' THEN clock_timestamp()
+        ELSE n.queued_at END,
+    retry_at = CASE
+        WHEN s.status = 'retrying' AND n.status <> 'retrying'
+            THEN clock_timestamp() + COALESCE(s.delay_ms, 0)::float8 * interval '1 millisecond'
+        WHEN s.status = 'retrying' THEN n.retry_at
+        ELSE NULL END,
+    output = CASE
+        WHEN s.status = 'succeeded' THEN s.a_output
+        WHEN s.status IN ('pending', 'waiting_approval', 'queued') THEN NULL
+        ELSE n.output END,
+    error = CASE s.status
+        WHEN 'failed' THEN CASE
+            WHEN s.a_attempt IS NULL THEN 'rejected'
+            ELSE COALESCE(s.a_error, 'attempt ' || s.a_attempt || ' failed') END
+        WHEN 'retrying' THEN s.a_error
+        WHEN 'skipped' THEN $8
+        WHEN 'cancelled' THEN 'cancelled'
+        ELSE NULL END,
+    finished_at = CASE
+        WHEN s.status IN ('succeeded', 'failed', 'skipped', 'cancelled')
+            THEN CASE WHEN n.status = s.status THEN n.finished_at ELSE clock_timestamp() END
+        ELSE NULL END,
+    lease_owner = CASE WHEN s.status = 'running' THEN n.lease_owner END,
+    lease_expires_at = CASE WHEN s.status = 'running' THEN n.lease_expires_at END
+FROM (
+    SELECT t.*, a.output AS a_output, a.error AS a_error, a.attempt AS a_attempt
+    FROM unnest($2::int[], $3::text[], $4::int[], $5::int[], $6::int[], $7::bigint[], $9::bool[])
+        AS t(idx, status, attempt, tries, waiting_on, delay_ms, processed)
+    LEFT JOIN attempts a ON a.run_id = $1 AND a.idx = t.idx AND a.attempt = t.attempt
+) s
+WHERE n.run_id = $1 AND n.idx = s.idx

@@ -1,0 +1,381 @@
+//! What workers do: claim queued nodes under a lease, renew leases, record
+//! attempt results fenced by attempt number.
+
+use crate::rows::{i32_of, millis, u32_of};
+use crate::{AttemptResult, Claimed, Dispatch, Result, Store, ADVANCE_CHANNEL};
+use gantry_dag::{NodeIdx, Outcome};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    run_id: Uuid,
+    idx: i32,
+    attempt: i32,
+    workflow_id: i64,
+    plan_hash: String,
+    input: Value,
+}
+
+#[derive(sqlx::FromRow)]
+struct DispatchRow {
+    run_id: Uuid,
+    idx: i32,
+    queue: String,
+    workflow_id: i64,
+    plan_hash: String,
+    traceparent: Option<String>,
+}
+
+impl Store {
+    /// Claim each `(run, node)` that is `queued`, or `retrying` with `retry_at`
+    /// due (allow 100 ms of clock skew): status `running`,
+    /// `attempt` and `tries` incremented, lease owned by `worker` until now +
+    /// `lease`, `started_at` = `clock_timestamp()`, and an `attempts` row
+    /// inserted (status `running`). One statement for the whole batch. Nodes
+    /// that are not `queued` (a duplicate delivery, a cancelled run) are left
+    /// out of the result; the caller acknowledges and drops those jobs. The run
+    /// must be `running`.
+    pub async fn claim(
+        &self,
+        worker: &str,
+        jobs: &[(Uuid, NodeIdx)],
+        lease: Duration,
+    ) -> Result<Vec<Claimed>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let runs: Vec<Uuid> = jobs.iter().map(|j| j.0).collect();
+        let idxs: Vec<i32> = jobs.iter().map(|j| i32_of(j.1)).collect();
+        // `FOR KEY SHARE` on the run waits for a cancel (which holds the run
+        // `FOR UPDATE`) and blocks one while we claim, so a claim never races
+        // a cancel of the same node; it does not conflict with the
+        // coordinator's `FOR NO KEY UPDATE`. Two claims of one node serialize
+        // on the node's row lock (taken in key order, so overlapping batches
+        // cannot deadlock); the second re-checks the status and skips.
+        let rows: Vec<ClaimedRow> = sqlx::query_as(
+            "WITH jobs AS (
+                 SELECT DISTINCT j.run_id, j.idx
+                 FROM unnest($2::uuid[], $3::int[]) AS j(run_id, idx)
+             ), live AS (
+                 SELECT r.id FROM runs r
+                 WHERE r.id IN (SELECT run_id FROM jobs) AND r.status = 'running'
+                 ORDER BY r.id
+                 FOR KEY SHARE
+             ), due AS (
+                 SELECT n.run_id, n.idx FROM nodes n
+                 JOIN jobs j ON n.run_id = j.run_id AND n.idx = j.idx
+                 WHERE n.run_id IN (SELECT id FROM live)
+                   AND (n.status = 'queued'
+                        OR (n.status = 'retrying'
+                            AND n.retry_at <= clock_timestamp() + interval '100 milliseconds'))
+                 ORDER BY n.run_id, n.idx
+                 FOR NO KEY UPDATE OF n
+             ), claimed AS (
+                 UPDATE nodes n
+                 SET status = 'running', attempt = n.attempt + 1, tries = n.tries + 1,
+                     lease_owner = $1,
+                     lease_expires_at = clock_timestamp() + $4::float8 * interval '1 millisecond',
+                     started_at = clock_timestamp(), finished_at = NULL, retry_at = NULL
+                 FROM due d
+                 WHERE n.run_id = d.run_id AND n.idx = d.idx
+                 RETURNING n.run_id, n.idx, n.attempt, n.started_at
+             ), attempts AS (
+                 INSERT INTO attempts (run_id, idx, attempt, worker, status, started_at)
+                 SELECT run_id, idx, attempt, $1, 'running', started_at FROM claimed
+             )
+             SELECT c.run_id, c.idx, c.attempt, r.workflow_id, r.plan_hash, r.input
+             FROM claimed c JOIN runs r ON r.id = c.run_id
+             ORDER BY c.run_id, c.idx",
+        )
+        .bind(worker)
+        .bind(&runs)
+        .bind(&idxs)
+        .bind(millis(lease))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Claimed {
+                run_id: r.run_id,
+                node: u32_of(r.idx),
+                attempt: u32_of(r.attempt),
+                workflow_id: r.workflow_id,
+                plan_hash: r.plan_hash,
+                run_input: r.input,
+            })
+            .collect())
+    }
+
+    /// Outputs of succeeded nodes, by `(run, node id)`, for template rendering.
+    pub async fn outputs(
+        &self,
+        wanted: &[(Uuid, String)],
+    ) -> Result<HashMap<(Uuid, String), Value>> {
+        if wanted.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let runs: Vec<Uuid> = wanted.iter().map(|w| w.0).collect();
+        let ids: Vec<&str> = wanted.iter().map(|w| w.1.as_str()).collect();
+        let rows: Vec<(Uuid, String, Value)> = sqlx::query_as(
+            "SELECT n.run_id, n.node_id, COALESCE(n.output, 'null'::jsonb)
+             FROM nodes n
+             JOIN (SELECT DISTINCT * FROM unnest($1::uuid[], $2::text[])) AS w(run_id, node_id)
+               ON n.run_id = w.run_id AND n.node_id = w.node_id
+             WHERE n.status = 'succeeded'",
+        )
+        .bind(&runs)
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(r, n, v)| ((r, n), v)).collect())
+    }
+
+    /// Extend the leases `worker` holds on these attempts to now + `lease`.
+    /// Returns the attempts whose lease was no longer ours (to abandon).
+    pub async fn renew_leases(
+        &self,
+        worker: &str,
+        held: &[(Uuid, NodeIdx, u32)],
+        lease: Duration,
+    ) -> Result<Vec<(Uuid, NodeIdx, u32)>> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let runs: Vec<Uuid> = held.iter().map(|h| h.0).collect();
+        let idxs: Vec<i32> = held.iter().map(|h| i32_of(h.1)).collect();
+        let attempts: Vec<i32> = held.iter().map(|h| i32_of(h.2)).collect();
+        // An attempt already finished (its lease expired and was reaped) is
+        // no longer ours even if the node has not moved on yet.
+        let renewed: Vec<(Uuid, i32, i32)> = sqlx::query_as(
+            "UPDATE nodes n
+             SET lease_expires_at = clock_timestamp() + $5::float8 * interval '1 millisecond'
+             FROM (SELECT DISTINCT * FROM unnest($2::uuid[], $3::int[], $4::int[]))
+                  AS h(run_id, idx, attempt)
+             WHERE n.run_id = h.run_id AND n.idx = h.idx AND n.attempt = h.attempt
+               AND n.status = 'running' AND n.lease_owner = $1
+               AND EXISTS (SELECT 1 FROM attempts a
+                           WHERE a.run_id = n.run_id AND a.idx = n.idx
+                             AND a.attempt = n.attempt AND a.finished_at IS NULL)
+             RETURNING n.run_id, n.idx, n.attempt",
+        )
+        .bind(worker)
+        .bind(&runs)
+        .bind(&idxs)
+        .bind(&attempts)
+        .bind(millis(lease))
+        .fetch_all(&self.pool)
+        .await?;
+        let renewed: HashSet<(Uuid, u32, u32)> = renewed
+            .into_iter()
+            .map(|(r, i, a)| (r, u32_of(i), u32_of(a)))
+            .collect();
+        Ok(held
+            .iter()
+            .filter(|h| !renewed.contains(h))
+            .copied()
+            .collect())
+    }
+
+    /// Record results in one transaction. A result is accepted only when the
+    /// node is `running` with the same `attempt` (fencing): the attempt row is
+    /// finished (`finished_at` = `clock_timestamp()`, status, output, error,
+    /// exit code, log tail) and the node is flagged `pending_advance`. Notifies
+    /// [`crate::ADVANCE_CHANNEL`]. Returns, per input, whether it was accepted.
+    pub async fn record_results(
+        &self,
+        worker: &str,
+        results: &[AttemptResult],
+    ) -> Result<Vec<bool>> {
+        // The attempt number is the fencing token; `worker` is only for logs.
+        tracing::trace!(worker, results = results.len(), "recording attempt results");
+        let mut tx = self.pool.begin().await?;
+        let accepted = record_in(&mut tx, results).await?;
+        if accepted.iter().any(|a| *a) {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(ADVANCE_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(accepted)
+    }
+
+    /// Finish every running attempt whose lease ran out as a retryable
+    /// failure (`error` = "lease expired"), flag those nodes
+    /// `pending_advance`, and notify. Returns how many.
+    pub async fn expire_leases(&self, limit: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let (n,): (i64,) = sqlx::query_as(
+            "WITH expired AS (
+                 SELECT n.run_id, n.idx, n.attempt FROM nodes n
+                 WHERE n.status = 'running' AND n.lease_expires_at < clock_timestamp()
+                   AND EXISTS (SELECT 1 FROM attempts a
+                               WHERE a.run_id = n.run_id AND a.idx = n.idx
+                                 AND a.attempt = n.attempt AND a.finished_at IS NULL)
+                 ORDER BY n.lease_expires_at
+                 LIMIT $1
+                 FOR NO KEY UPDATE SKIP LOCKED
+             ), done AS (
+                 UPDATE attempts a
+                 SET status = 'failed', retryable = true, error = 'lease expired',
+                     finished_at = clock_timestamp()
+                 FROM expired e
+                 WHERE a.run_id = e.run_id AND a.idx = e.idx AND a.attempt = e.attempt
+                   AND a.finished_at IS NULL
+                 RETURNING a.run_id, a.idx
+             ), flagged AS (
+                 UPDATE nodes n SET pending_advance = true
+                 FROM done d WHERE n.run_id = d.run_id AND n.idx = d.idx
+                 RETURNING 1
+             )
+             SELECT count(*) FROM flagged",
+        )
+        .bind(limit)
+        .fetch_one(&mut *tx)
+        .await?;
+        if n > 0 {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(ADVANCE_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Nodes that should be in a queue and may have been lost: `queued` since
+    /// before now - `older_than`, or `retrying` with `retry_at` before now -
+    /// `older_than`. The reconciler checks each against Redis.
+    pub async fn deliverable(&self, older_than: Duration, limit: i64) -> Result<Vec<Dispatch>> {
+        let rows: Vec<DispatchRow> = sqlx::query_as(
+            "SELECT n.run_id, n.idx, n.queue, r.workflow_id, r.plan_hash, r.traceparent
+             FROM (
+                 (SELECT run_id, idx, queue, queued_at AS due FROM nodes
+                  WHERE status = 'queued'
+                    AND queued_at < clock_timestamp() - $1::float8 * interval '1 millisecond'
+                  ORDER BY queued_at LIMIT $2)
+                 UNION ALL
+                 (SELECT run_id, idx, queue, retry_at AS due FROM nodes
+                  WHERE status = 'retrying'
+                    AND retry_at < clock_timestamp() - $1::float8 * interval '1 millisecond'
+                  ORDER BY retry_at LIMIT $2)
+             ) n
+             JOIN runs r ON r.id = n.run_id
+             WHERE r.status = 'running'
+             ORDER BY n.due
+             LIMIT $2",
+        )
+        .bind(millis(older_than))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Dispatch {
+                run_id: r.run_id,
+                node: u32_of(r.idx),
+                queue: r.queue,
+                workflow_id: r.workflow_id,
+                plan_hash: r.plan_hash,
+                delay_ms: None,
+                traceparent: r.traceparent,
+            })
+            .collect())
+    }
+}
+
+/// Record results inside `conn`'s transaction (see [`Store::record_results`]);
+/// the caller notifies and commits.
+pub(crate) async fn record_in(
+    conn: &mut sqlx::PgConnection,
+    results: &[AttemptResult],
+) -> Result<Vec<bool>> {
+    // A result repeated inside the batch counts once: the first wins.
+    let mut seen = HashSet::new();
+    let first: Vec<bool> = results
+        .iter()
+        .map(|r| seen.insert((r.run_id, r.node, r.attempt)))
+        .collect();
+    let batch: Vec<&AttemptResult> = results
+        .iter()
+        .zip(&first)
+        .filter(|(_, f)| **f)
+        .map(|(r, _)| r)
+        .collect();
+    if batch.is_empty() {
+        return Ok(vec![false; results.len()]);
+    }
+    let runs: Vec<Uuid> = batch.iter().map(|r| r.run_id).collect();
+    let idxs: Vec<i32> = batch.iter().map(|r| i32_of(r.node)).collect();
+    let attempts: Vec<i32> = batch.iter().map(|r| i32_of(r.attempt)).collect();
+    let (statuses, retryable): (Vec<&str>, Vec<bool>) = batch
+        .iter()
+        .map(|r| match r.outcome {
+            Outcome::Succeeded => ("succeeded", false),
+            Outcome::Failed { retryable } => ("failed", retryable),
+        })
+        .unzip();
+    let outputs: Vec<Option<&Value>> = batch.iter().map(|r| r.output.as_ref()).collect();
+    let errors: Vec<Option<&str>> = batch.iter().map(|r| r.error.as_deref()).collect();
+    let codes: Vec<Option<i32>> = batch.iter().map(|r| r.exit_code).collect();
+    let logs: Vec<Option<&str>> = batch.iter().map(|r| r.log_tail.as_deref()).collect();
+
+    // Lock the nodes in key order (as every writer does) so concurrent
+    // batches cannot deadlock; re-checked after any wait.
+    let accepted: Vec<(i64,)> = sqlx::query_as(
+        "WITH input AS (
+             SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::bool[],
+                                  $6::jsonb[], $7::text[], $8::int[], $9::text[])
+                  WITH ORDINALITY
+                  AS t(run_id, idx, attempt, status, retryable, output, error,
+                       exit_code, log_tail, ord)
+         ), locked AS (
+             SELECT n.run_id, n.idx, n.attempt FROM nodes n
+             JOIN input i ON n.run_id = i.run_id AND n.idx = i.idx AND n.attempt = i.attempt
+             WHERE n.status = 'running'
+             ORDER BY n.run_id, n.idx
+             FOR NO KEY UPDATE OF n
+         ), done AS (
+             UPDATE attempts a
+             SET status = i.status, retryable = i.retryable, output = i.output,
+                 error = i.error, exit_code = i.exit_code, log_tail = i.log_tail,
+                 finished_at = clock_timestamp()
+             FROM input i, locked l
+             WHERE a.run_id = i.run_id AND a.idx = i.idx AND a.attempt = i.attempt
+               AND l.run_id = i.run_id AND l.idx = i.idx AND l.attempt = i.attempt
+               AND a.finished_at IS NULL AND a.status = 'running'
+             RETURNING a.run_id, a.idx, a.attempt
+         ), flagged AS (
+             UPDATE nodes n SET pending_advance = true
+             FROM done d WHERE n.run_id = d.run_id AND n.idx = d.idx
+         )
+         SELECT i.ord FROM input i
+         JOIN done d ON d.run_id = i.run_id AND d.idx = i.idx AND d.attempt = i.attempt",
+    )
+    .bind(&runs)
+    .bind(&idxs)
+    .bind(&attempts)
+    .bind(&statuses)
+    .bind(&retryable)
+    .bind(&outputs)
+    .bind(&errors)
+    .bind(&codes)
+    .bind(&logs)
+    .fetch_all(&mut *conn)
+    .await?;
+
+    let mut ok = vec![false; batch.len()];
+    for (ord,) in accepted {
+        if let Some(slot) = usize::try_from(ord - 1).ok().and_then(|i| ok.get_mut(i)) {
+            *slot = true;
+        }
+    }
+    let mut ok = ok.into_iter();
+    Ok(first
+        .into_iter()
+        .map(|f| f && ok.next().unwrap_or(false))
+        .collect())
+}

@@ -1,0 +1,117 @@
+//! Per-agent admission on this worker: a circuit breaker per agent, one for
+//! the Docker daemon, and the agent's rate limit. A job that is not admitted
+//! goes back to its queue with a delay, without claiming the node, so no
+//! attempt is spent.
+
+use crate::breaker::{Breaker, BreakerConfig, Decision, Outcome};
+use gantry_dag::{AgentDef, Runtime};
+use governor::{clock::Clock, DefaultDirectRateLimiter, Quota};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Whether a job may run now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    Run,
+    Defer(Duration),
+}
+
+#[derive(Default)]
+struct Inner {
+    breakers: HashMap<String, Breaker>,
+    docker: Option<Breaker>,
+    limiters: HashMap<String, (gantry_dag::RateLimit, DefaultDirectRateLimiter)>,
+}
+
+/// Breakers and rate limiters of one worker, shared by its tasks.
+#[derive(Clone)]
+pub(crate) struct Guards {
+    config: BreakerConfig,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Guards {
+    pub(crate) fn new(config: BreakerConfig) -> Self {
+        Self {
+            config,
+            inner: Arc::default(),
+        }
+    }
+
+    /// Decide for one job of `agent`.
+    pub(crate) fn admit(&self, agent: &AgentDef, now: Instant) -> Admission {
+        let mut inner = self.inner.lock().expect("guards lock");
+        let config = self.config;
+        if agent.runtime == Runtime::Docker {
+            let docker = inner
+                .docker
+                .get_or_insert_with(|| Breaker::new(docker_config(config)));
+            if let Decision::Reject { retry_after } = docker.allow(now) {
+                return Admission::Defer(retry_after);
+            }
+        }
+        let breaker = inner
+            .breakers
+            .entry(agent.name.clone())
+            .or_insert_with(|| Breaker::new(config));
+        if let Decision::Reject { retry_after } = breaker.allow(now) {
+            return Admission::Defer(retry_after);
+        }
+        if let Some(limit) = agent.rate_limit {
+            let entry = inner
+                .limiters
+                .entry(agent.name.clone())
+                .or_insert_with(|| (limit, limiter(limit)));
+            if entry.0 != limit {
+                *entry = (limit, limiter(limit));
+            }
+            if let Err(not_until) = entry.1.check() {
+                let clock = governor::clock::DefaultClock::default();
+                return Admission::Defer(
+                    not_until
+                        .wait_time_from(clock.now())
+                        .max(Duration::from_millis(1)),
+                );
+            }
+        }
+        Admission::Run
+    }
+
+    /// Report how an admitted attempt of `agent` went.
+    pub(crate) fn report(&self, agent: &AgentDef, now: Instant, outcome: Outcome) {
+        let mut inner = self.inner.lock().expect("guards lock");
+        let config = self.config;
+        if agent.runtime == Runtime::Docker {
+            inner
+                .docker
+                .get_or_insert_with(|| Breaker::new(docker_config(config)))
+                .on_result(now, outcome);
+        }
+        inner
+            .breakers
+            .entry(agent.name.clone())
+            .or_insert_with(|| Breaker::new(config))
+            .on_result(now, outcome);
+    }
+}
+
+/// The daemon's breaker needs more evidence than one agent's: a broken image
+/// is one agent's problem, a dead daemon everybody's.
+fn docker_config(c: BreakerConfig) -> BreakerConfig {
+    BreakerConfig {
+        threshold: c.threshold * 2,
+        cooldown: c.cooldown,
+    }
+}
+
+fn limiter(limit: gantry_dag::RateLimit) -> DefaultDirectRateLimiter {
+    let period = Duration::from_secs_f64(1.0 / limit.per_second.max(1e-6));
+    let burst = NonZeroU32::new(limit.burst.max(1)).expect("burst >= 1");
+    let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
+        .expect("non-zero period")
+        .allow_burst(burst);
+    DefaultDirectRateLimiter::direct(quota)
+}

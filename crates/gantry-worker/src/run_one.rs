@@ -1,0 +1,158 @@
+//! One attempt: render the node's input from the run input and upstream
+//! outputs, execute the agent, and hand the result to the completer.
+
+use crate::breaker::Outcome as Health;
+use crate::complete::Done;
+use crate::guard::Guards;
+use crate::Config;
+use gantry_coordinator::Engine;
+use gantry_dag::{Outcome, Plan, TemplateRef, ValidatedDag};
+use gantry_executor::{AttemptEnv, ErrorKind, ExecOutcome, ExecRequest, Executor};
+use gantry_store::{AttemptResult, Claimed};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// What an attempt needs besides the claim.
+pub(crate) struct Prepared {
+    dag: Arc<ValidatedDag>,
+    plan: Arc<Plan>,
+    /// The rendered input, or why it could not be rendered (a permanent failure).
+    input: Result<Value, String>,
+}
+
+/// Render the inputs of a batch of claims with one query for upstream outputs.
+pub(crate) async fn prepare(engine: &Engine, claimed: &[Claimed]) -> Vec<Option<Prepared>> {
+    let mut parts = Vec::with_capacity(claimed.len());
+    let mut wanted = Vec::new();
+    for c in claimed {
+        let dag = engine.cache.dag(&engine.store, c.workflow_id).await;
+        let plan = engine.cache.plan(&engine.store, &c.plan_hash).await;
+        match (dag, plan) {
+            (Ok(dag), Ok(plan)) => {
+                for r in dag.refs(c.node) {
+                    if let TemplateRef::NodeOutput { node, .. } = r {
+                        wanted.push((c.run_id, node.clone()));
+                    }
+                }
+                parts.push(Some((dag, plan)));
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(run = %c.run_id, error = %e, "cannot load the run's workflow or plan");
+                parts.push(None);
+            }
+        }
+    }
+    wanted.sort();
+    wanted.dedup();
+    let outputs: Result<HashMap<(Uuid, String), Value>, String> = if wanted.is_empty() {
+        Ok(HashMap::new())
+    } else {
+        engine
+            .store
+            .outputs(&wanted)
+            .await
+            .map_err(|e| format!("cannot read upstream outputs: {e}"))
+    };
+    claimed
+        .iter()
+        .zip(parts)
+        .map(|(c, part)| {
+            let (dag, plan) = part?;
+            let input = match &outputs {
+                Ok(outs) => gantry_dag::render(&dag.node(c.node).input, &c.run_input, &|n| {
+                    outs.get(&(c.run_id, n.to_owned())).cloned()
+                })
+                .map_err(|e| e.to_string()),
+                Err(e) => Err(e.clone()),
+            };
+            Some(Prepared { dag, plan, input })
+        })
+        .collect()
+}
+
+pub(crate) async fn run(
+    guards: Guards,
+    executor: Arc<Executor>,
+    config: Arc<Config>,
+    claimed: Claimed,
+    prepared: Option<Prepared>,
+    token: CancellationToken,
+    done: Done,
+) {
+    let base = AttemptResult {
+        run_id: claimed.run_id,
+        node: claimed.node,
+        attempt: claimed.attempt,
+        outcome: Outcome::Failed { retryable: true },
+        output: None,
+        error: None,
+        exit_code: None,
+        log_tail: None,
+    };
+    let result = match prepared {
+        // The workflow or plan could not be read: retry later.
+        None => AttemptResult {
+            error: Some("worker could not load the run's definition".into()),
+            ..base
+        },
+        Some(Prepared {
+            input: Err(msg), ..
+        }) => AttemptResult {
+            outcome: Outcome::Failed { retryable: false },
+            error: Some(msg),
+            ..base
+        },
+        Some(Prepared {
+            dag,
+            plan,
+            input: Ok(input),
+        }) => {
+            let node = plan.node(claimed.node);
+            let req = ExecRequest {
+                agent: plan.agent(claimed.node).clone(),
+                input,
+                env: AttemptEnv {
+                    run_id: claimed.run_id.to_string(),
+                    node_id: dag.node(claimed.node).id.clone(),
+                    attempt: claimed.attempt,
+                    worker_id: config.id.clone(),
+                },
+                timeout: Duration::from_secs(node.timeout_s.max(1)),
+                cancel: token,
+            };
+            let agent = req.agent.clone();
+            let res = executor.execute(req).await;
+            let health = match &res.outcome {
+                ExecOutcome::Failed {
+                    kind: ErrorKind::Runtime,
+                    ..
+                } => Health::RuntimeFailure,
+                _ => Health::Healthy,
+            };
+            guards.report(&agent, tokio::time::Instant::now(), health);
+            let (outcome, output, error) = match res.outcome {
+                ExecOutcome::Succeeded(v) => (Outcome::Succeeded, Some(v), None),
+                ExecOutcome::Failed { kind, error } => {
+                    // A cancelled attempt is retryable: when the worker gives
+                    // it back at shutdown it must run again; when its run was
+                    // cancelled or its lease lost, fencing rejects the result.
+                    let retryable = kind.is_retryable() || kind == ErrorKind::Cancelled;
+                    (Outcome::Failed { retryable }, None, Some(error))
+                }
+            };
+            AttemptResult {
+                outcome,
+                output,
+                error,
+                exit_code: res.exit_code,
+                log_tail: (!res.log_tail.is_empty()).then_some(res.log_tail),
+                ..base
+            }
+        }
+    };
+    done.send(result);
+}
