@@ -2,7 +2,7 @@
 //! DAGs) and run plans never change once stored, so they are cached forever.
 
 use crate::{Error, Result};
-use gantry_dag::{Plan, ValidatedDag, DEFAULT_MAX_NODES};
+use gantry_dag::{Plan, ValidatedDag};
 use gantry_store::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -25,12 +25,10 @@ impl Cache {
             .ok_or_else(|| Error::Corrupt(format!("workflow {workflow_id} missing")))?;
         // Stored definitions were validated at registration; agents are
         // resolved per run by the plan, so any agent name is accepted here.
-        let dag = ValidatedDag::new(
-            rec.definition,
-            &|_| true,
-            usize::MAX.min(DEFAULT_MAX_NODES * 1000),
-        )
-        .map_err(|p| Error::Corrupt(format!("workflow {workflow_id}: {p:?}")))?;
+        // The node limit was enforced at registration too (it may have been
+        // configured above the default then), so none is applied again.
+        let dag = ValidatedDag::new(rec.definition, &|_| true, usize::MAX)
+            .map_err(|p| Error::Corrupt(format!("workflow {workflow_id}: {p:?}")))?;
         let dag = Arc::new(dag);
         self.dags
             .write()
