@@ -40,6 +40,15 @@ FROM (
     SELECT t.*, a.output AS a_output, a.error AS a_error, a.attempt AS a_attempt
     FROM unnest($2::int[], $3::text[], $4::int[], $5::int[], $6::int[], $7::bigint[], $9::bool[])
         AS t(idx, status, attempt, tries, waiting_on, delay_ms, processed)
-    LEFT JOIN attempts a ON a.run_id = $1 AND a.idx = t.idx AND a.attempt = t.attempt
+    -- A fenced (OFFSET 0) LATERAL lookup is one probe of the primary key per
+    -- row. As a plain join, a new run's id (UUIDv7, past the histogram) made
+    -- the planner expect one attempt and filter all of the run's per row.
+    LEFT JOIN LATERAL (
+        SELECT a.output, a.error, a.attempt FROM attempts a
+        WHERE a.run_id = $1 AND a.idx = t.idx AND a.attempt = t.attempt
+        OFFSET 0
+    ) a ON true
 ) s
-WHERE n.run_id = $1 AND n.idx = s.idx
+-- `idx = ANY($2)` lets the planner fetch just these rows by primary key
+-- instead of hashing every node of the run.
+WHERE n.run_id = $1 AND n.idx = ANY($2) AND n.idx = s.idx

@@ -129,9 +129,13 @@ impl<'c> RunTx<'c> {
         let rows: Vec<PendingRow> = sqlx::query_as(
             "SELECT n.idx, n.attempt, a.status, a.retryable
              FROM nodes n
-             LEFT JOIN attempts a
-               ON a.run_id = n.run_id AND a.idx = n.idx AND a.attempt = n.attempt
-              AND a.finished_at IS NOT NULL
+             -- One primary-key probe per flagged node (see save_nodes.sql).
+             LEFT JOIN LATERAL (
+                 SELECT a.status, a.retryable, a.finished_at FROM attempts a
+                 WHERE a.run_id = n.run_id AND a.idx = n.idx AND a.attempt = n.attempt
+                   AND a.finished_at IS NOT NULL
+                 OFFSET 0
+             ) a ON true
              WHERE n.run_id = $1 AND n.pending_advance
              ORDER BY a.finished_at NULLS LAST, n.idx",
         )
@@ -179,15 +183,30 @@ impl<'c> RunTx<'c> {
         head: &RunHead,
         view: Option<&[NodeIdx]>,
     ) -> Result<RunState> {
-        let view: Option<Vec<i32>> = view.map(|v| v.iter().map(|&i| i32_of(i)).collect());
-        let rows: Vec<(i32, String, i32, i32, i32)> = sqlx::query_as(
-            "SELECT idx, status, attempt, tries, waiting_on FROM nodes
-             WHERE run_id = $1 AND ($2::int[] IS NULL OR idx = ANY($2))",
-        )
-        .bind(head.id)
-        .bind(view)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        // Two statements, not `($2 IS NULL OR idx = ANY($2))`: the OR keeps
+        // the planner from probing the primary key, so a view of two nodes
+        // read the whole run.
+        let rows: Vec<(i32, String, i32, i32, i32)> = match view {
+            Some(view) => {
+                let idxs: Vec<i32> = view.iter().map(|&i| i32_of(i)).collect();
+                sqlx::query_as(
+                    "SELECT idx, status, attempt, tries, waiting_on FROM nodes
+                     WHERE run_id = $1 AND idx = ANY($2)",
+                )
+                .bind(head.id)
+                .bind(idxs)
+                .fetch_all(&mut *self.tx)
+                .await?
+            }
+            None => {
+                sqlx::query_as(
+                    "SELECT idx, status, attempt, tries, waiting_on FROM nodes WHERE run_id = $1",
+                )
+                .bind(head.id)
+                .fetch_all(&mut *self.tx)
+                .await?
+            }
+        };
         let mut nodes = BTreeMap::new();
         for (idx, status, attempt, tries, waiting_on) in rows {
             nodes.insert(

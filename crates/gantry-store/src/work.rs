@@ -65,14 +65,21 @@ impl Store {
                  ORDER BY r.id
                  FOR KEY SHARE
              ), due AS (
-                 SELECT n.run_id, n.idx FROM nodes n
-                 JOIN jobs j ON n.run_id = j.run_id AND n.idx = j.idx
-                 WHERE n.run_id IN (SELECT id FROM live)
-                   AND (n.status = 'queued'
-                        OR (n.status = 'retrying'
-                            AND n.retry_at <= clock_timestamp() + interval '100 milliseconds'))
-                 ORDER BY n.run_id, n.idx
-                 FOR NO KEY UPDATE OF n
+                 -- One primary-key probe and lock per job, in key order; the
+                 -- status is checked on the locked (latest) row. With the
+                 -- status test inside, the planner scanned the partial
+                 -- `queued` index per job (stats lag a fan-out's burst).
+                 SELECT n.run_id, n.idx
+                 FROM (SELECT * FROM jobs WHERE run_id IN (SELECT id FROM live)
+                       ORDER BY run_id, idx) j
+                 CROSS JOIN LATERAL (
+                     SELECT n.run_id, n.idx, n.status, n.retry_at FROM nodes n
+                     WHERE n.run_id = j.run_id AND n.idx = j.idx
+                     FOR NO KEY UPDATE
+                 ) n
+                 WHERE n.status = 'queued'
+                    OR (n.status = 'retrying'
+                        AND n.retry_at <= clock_timestamp() + interval '100 milliseconds')
              ), claimed AS (
                  UPDATE nodes n
                  SET status = 'running', attempt = n.attempt + 1, tries = n.tries + 1,
