@@ -42,8 +42,8 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         tokio::spawn(async move { crate::roles::run_worker(engine, &opts, stop).await })
     };
     let result = match args.scenario.as_str() {
-        "chain" => chain(&engine, args.nodes.unwrap_or(200)).await,
-        "fanout" => fanout(&engine, args.nodes.unwrap_or(2000)).await,
+        "chain" => chain(&engine, args.nodes.unwrap_or(200), args.concurrency).await,
+        "fanout" => fanout(&engine, args.nodes.unwrap_or(2000), args.concurrency).await,
         "docker" => crate::bench_docker::run(&engine, args.nodes.unwrap_or(20)).await,
         other => Err(anyhow::anyhow!(
             "unknown scenario {other:?}; expected chain or fanout"
@@ -138,7 +138,7 @@ fn r3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-async fn chain(engine: &Engine, n: usize) -> anyhow::Result<Value> {
+async fn chain(engine: &Engine, n: usize, concurrency: usize) -> anyhow::Result<Value> {
     let n = n.max(2);
     let nodes = |n: usize| -> Vec<NodeDef> {
         (0..n)
@@ -181,10 +181,11 @@ async fn chain(engine: &Engine, n: usize) -> anyhow::Result<Value> {
         "hop_ms_p99": r3(pct(&hops, 99.0)),
         "wall_s": r3(wall),
         "durable": true,
+        "concurrency": concurrency,
     }))
 }
 
-async fn fanout(engine: &Engine, n: usize) -> anyhow::Result<Value> {
+async fn fanout(engine: &Engine, n: usize, concurrency: usize) -> anyhow::Result<Value> {
     let n = n.max(1);
     let nodes = |n: usize| -> Vec<NodeDef> {
         let mut v = vec![node("root".into(), vec![])];
@@ -206,5 +207,6 @@ async fn fanout(engine: &Engine, n: usize) -> anyhow::Result<Value> {
         "nodes_per_s": r3(total as f64 / wall),
         "wall_s": r3(wall),
         "durable": true,
+        "concurrency": concurrency,
     }))
 }

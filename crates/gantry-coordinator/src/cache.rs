@@ -37,6 +37,11 @@ impl Cache {
         Ok(dag)
     }
 
+    /// Remember a plan this process just stored.
+    pub fn insert_plan(&self, hash: String, plan: Arc<Plan>) {
+        self.plans.write().expect("cache lock").insert(hash, plan);
+    }
+
     pub async fn plan(&self, store: &Store, hash: &str) -> Result<Arc<Plan>> {
         if let Some(p) = self.plans.read().expect("cache lock").get(hash) {
             return Ok(p.clone());

@@ -6,8 +6,7 @@ use gantry_dag::{advance, Action, Event, NodeIdx, Plan, RunState, RunStatus};
 use gantry_queue::{Job, Queue};
 use gantry_store::{AttemptResult, Created, Dispatch, NewRun, RunSummary, Store, WorkflowRecord};
 use serde_json::Value;
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -17,8 +16,6 @@ pub struct Engine {
     pub store: Store,
     pub queue: Queue,
     pub cache: Cache,
-    /// Plan hashes known to be stored, to skip the upsert on hot paths.
-    stored_plans: Arc<Mutex<HashSet<String>>>,
 }
 
 /// Result of [`Engine::start_run`].
@@ -37,7 +34,6 @@ impl Engine {
             store,
             queue,
             cache: Cache::default(),
-            stored_plans: Arc::default(),
         }
     }
 
@@ -55,7 +51,7 @@ impl Engine {
         names.dedup();
         let agents = self.store.agents_by_name(&names).await?;
         let plan = Plan::resolve(&dag, &|n| agents.get(n).cloned()).map_err(Error::Invalid)?;
-        self.store_plan(&plan).await?;
+        // create_run stores the plan in the run's transaction.
         let created = self
             .store
             .create_run(NewRun {
@@ -69,22 +65,16 @@ impl Engine {
             .await?;
         Ok(match created {
             Created::New(run, dispatches) => {
+                // Workers and coordinators in this process need the plan
+                // next; a 5,000-node plan costs tens of ms to read back.
+                self.cache
+                    .insert_plan(Store::plan_key(&plan), Arc::new(plan));
                 self.deliver(dispatches).await;
                 Started::New(run)
             }
             Created::Existing(run) => Started::Existing(run),
             Created::Conflict => Started::Conflict,
         })
-    }
-
-    async fn store_plan(&self, plan: &Plan) -> Result<()> {
-        let json = plan.canonical_json();
-        if self.stored_plans.lock().expect("plan set").contains(&json) {
-            return Ok(());
-        }
-        self.store.put_plan(plan).await?;
-        self.stored_plans.lock().expect("plan set").insert(json);
-        Ok(())
     }
 
     /// Apply one event to one run under its lock. Returns the run's status

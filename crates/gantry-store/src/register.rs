@@ -195,6 +195,11 @@ impl Store {
         Ok(hash)
     }
 
+    /// The key a plan is stored under (what [`Store::create_run`] records).
+    pub fn plan_key(plan: &Plan) -> String {
+        plan_hash(&plan.canonical_json())
+    }
+
     /// A stored plan (cache it: plans never change).
     pub async fn get_plan(&self, hash: &str) -> Result<Option<Plan>> {
         let row: Option<(Value,)> = sqlx::query_as("SELECT plan FROM plans WHERE hash = $1")

@@ -186,27 +186,26 @@ impl<'c> RunTx<'c> {
         // Two statements, not `($2 IS NULL OR idx = ANY($2))`: the OR keeps
         // the planner from probing the primary key, so a view of two nodes
         // read the whole run.
-        let rows: Vec<(i32, String, i32, i32, i32)> = match view {
-            Some(view) => {
-                let idxs: Vec<i32> = view.iter().map(|&i| i32_of(i)).collect();
-                sqlx::query_as(
-                    "SELECT idx, status, attempt, tries, waiting_on FROM nodes
+        let rows: Vec<(i32, String, i32, i32, i32)> =
+            match view {
+                Some(view) => {
+                    let idxs: Vec<i32> = view.iter().map(|&i| i32_of(i)).collect();
+                    sqlx::query_as(
+                        "SELECT idx, status, attempt, tries, waiting_on FROM nodes
                      WHERE run_id = $1 AND idx = ANY($2)",
-                )
-                .bind(head.id)
-                .bind(idxs)
-                .fetch_all(&mut *self.tx)
-                .await?
-            }
-            None => {
-                sqlx::query_as(
+                    )
+                    .bind(head.id)
+                    .bind(idxs)
+                    .fetch_all(&mut *self.tx)
+                    .await?
+                }
+                None => sqlx::query_as(
                     "SELECT idx, status, attempt, tries, waiting_on FROM nodes WHERE run_id = $1",
                 )
                 .bind(head.id)
                 .fetch_all(&mut *self.tx)
-                .await?
-            }
-        };
+                .await?,
+            };
         let mut nodes = BTreeMap::new();
         for (idx, status, attempt, tries, waiting_on) in rows {
             nodes.insert(
