@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 1: install and start Redis and Postgres if needed, build
-# gantry, start `gantry dev`, register the example agents and workflow, run
-# it, and print its outputs. Exits 0 only when the run succeeded.
+# gantry and the agent images, start `gantry dev`, register the five Docker
+# agents and the security-review workflow, run it on the example repository,
+# and print every node's output. Exits 0 only when the run succeeded.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -10,13 +11,21 @@ eval "$(scripts/services.sh)"
 if ! command -v cargo >/dev/null; then
   echo "demo: cargo is required (https://rustup.rs)" >&2; exit 1
 fi
+command -v docker >/dev/null && docker info >/dev/null 2>&1 || {
+  echo "demo: the example runs its agents in Docker; start the docker engine first" >&2; exit 1; }
 cargo build --release -p gantry >&2
+bash scripts/build-images.sh >&2
 GANTRY="$ROOT/target/release/gantry"
 
 export GANTRY_LISTEN="${GANTRY_LISTEN:-127.0.0.1:8080}"
 export GANTRY_API_URL="http://$GANTRY_LISTEN"
-mkdir -p .gantry
-"$GANTRY" dev >.gantry/dev.log 2>&1 &
+# The notifier's webhook secret, as a file (never an env var). The host does
+# not resolve and the agent has no network, so the message comes back as output.
+mkdir -p .gantry/secrets
+printf 'http://hooks.gantry.invalid/T000/B000/demo' > .gantry/secrets/SLACK_WEBHOOK_URL
+chmod 600 .gantry/secrets/SLACK_WEBHOOK_URL
+export GANTRY_SECRETS_DIR="$ROOT/.gantry/secrets"
+GANTRY_DOCKER=on "$GANTRY" dev >.gantry/dev.log 2>&1 &
 DEV=$!
 trap 'kill $DEV 2>/dev/null; wait $DEV 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
@@ -25,6 +34,6 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
-"$GANTRY" agents apply -f examples/agents.json
-"$GANTRY" workflows apply -f examples/diamond.json
-"$GANTRY" runs start diamond --input '{"repo": "github.com/example/app"}' --wait
+"$GANTRY" agents apply -f examples/agents-docker.json
+"$GANTRY" workflows apply -f examples/security-review.json
+"$GANTRY" runs start security-review --input "$(cat examples/security-review-input.json)" --wait

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# README command 2: the whole test suite against real Redis and Postgres
-# (started by scripts/services.sh), plus formatting and lint checks.
+# README command 2: the whole test suite against real Redis, Postgres and
+# Docker. Starts Redis and Postgres (scripts/services.sh), builds the local
+# images the Docker tests run (scripts/build-images.sh), then checks
+# formatting and lints and runs
+# every test. A missing service or engine fails the run; nothing is skipped.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 eval "$(scripts/services.sh)"
-# Tests fail, never skip, when a service is missing.
-export GANTRY_REQUIRE_SERVICES=1
+export GANTRY_REQUIRE_SERVICES=1 GANTRY_REQUIRE_DOCKER=1
+command -v docker >/dev/null || { echo "test: docker is not installed" >&2; exit 1; }
+docker info >/dev/null 2>&1 || { echo "test: the docker engine is not reachable" >&2; exit 1; }
+bash scripts/build-images.sh >/dev/null
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace -- --test-threads "${GANTRY_TEST_THREADS:-4}"

@@ -36,6 +36,10 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         grace_s: 5,
         id: None,
         inline_advance: std::env::var("GANTRY_INLINE_ADVANCE").map_or(true, |v| v != "false"),
+        // Builtin scenarios need no engine; `docker` starts a worker of its own.
+        docker: "off".into(),
+        secrets_dir: None,
+        allowed_mounts: Vec::new(),
     };
     let worker = {
         let (engine, stop) = (engine.clone(), stop.clone());

@@ -121,6 +121,18 @@ pub(crate) struct WorkerOpts {
     /// Worker id (default: host name, pid and a random suffix).
     #[arg(long, env = "GANTRY_WORKER_ID")]
     pub(crate) id: Option<String>,
+    /// The docker runtime: `auto` uses the local engine when it answers at
+    /// start-up, `on` refuses to start without it, `off` never uses it.
+    #[arg(long, env = "GANTRY_DOCKER", default_value = "auto", value_parser = ["auto", "on", "off"])]
+    pub(crate) docker: String,
+    /// Directory holding secret values, one file per name (as a Kubernetes
+    /// Secret volume lays them out).
+    #[arg(long, env = "GANTRY_SECRETS_DIR")]
+    pub(crate) secrets_dir: Option<std::path::PathBuf>,
+    /// Host directories an agent input may mount read-only at `/workspace`,
+    /// comma separated. Nothing else from the host is mounted.
+    #[arg(long, env = "GANTRY_ALLOWED_MOUNTS", value_delimiter = ',')]
+    pub(crate) allowed_mounts: Vec<std::path::PathBuf>,
 }
 
 #[derive(Args, Clone, Debug)]

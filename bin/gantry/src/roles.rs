@@ -132,10 +132,51 @@ pub(crate) async fn run_worker(
 ) -> anyhow::Result<()> {
     let config = worker_config(opts);
     tracing::info!(id = %config.id, queues = ?config.queues, concurrency = config.concurrency, "worker started");
-    let executor = Arc::new(gantry_executor::Executor::new(Default::default()));
-    gantry_worker::run(engine, executor, config, shutdown).await?;
+    let mut executor = gantry_executor::Executor::new(Default::default());
+    let reaper = match docker_runtime(opts, &config.id).await? {
+        Some(docker) => {
+            let docker = Arc::new(docker);
+            executor = executor.with_docker(docker.clone());
+            // Orphans of a crashed worker go at start-up, then every minute.
+            Some(tokio::spawn(
+                docker.reap_loop(Duration::from_secs(60), shutdown.clone()),
+            ))
+        }
+        None => None,
+    };
+    gantry_worker::run(engine, Arc::new(executor), config, shutdown.clone()).await?;
+    shutdown.cancel();
+    if let Some(reaper) = reaper {
+        let _ = reaper.await;
+    }
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// The docker runtime the worker's options ask for; `None` when it is off,
+/// or in `auto` mode when no engine answers (docker agents then fail with
+/// a runtime error naming the problem, and builtin and process agents run).
+async fn docker_runtime(
+    opts: &WorkerOpts,
+    worker_id: &str,
+) -> anyhow::Result<Option<gantry_executor::DockerRuntime>> {
+    if opts.docker == "off" {
+        return Ok(None);
+    }
+    let mut cfg = gantry_executor::DockerConfig::new(worker_id);
+    cfg.secrets_dir = opts.secrets_dir.clone();
+    cfg.allowed_mounts = opts.allowed_mounts.clone();
+    match gantry_executor::DockerRuntime::connect(cfg).await {
+        Ok(rt) => {
+            tracing::info!("docker runtime enabled");
+            Ok(Some(rt))
+        }
+        Err(e) if opts.docker == "auto" => {
+            tracing::warn!(error = %e, "docker engine unreachable; docker agents will fail until a worker with docker runs them");
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::anyhow!("docker engine unreachable: {e}")),
+    }
 }
 
 /// All roles in one process.

@@ -17,7 +17,7 @@ const MAX_ERROR_CHARS: usize = 200;
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum Error {
     /// Stdout was empty, not JSON, or more than one value.
-    #[error("agent output is not one JSON value: {0}")]
+    #[error("agent stdout is not one JSON value: {0}")]
     BadOutput(String),
     /// Stdout grew past the limit.
     #[error("output exceeds {limit} bytes")]

@@ -91,7 +91,7 @@ async fn garbage_empty_and_two_values_are_bad_output() {
         let (kind, error) = failure(&res);
         assert_eq!(kind, ErrorKind::BadOutput, "{name}: {error}");
         assert!(
-            error.starts_with("agent output is not one JSON value: "),
+            error.starts_with("agent stdout is not one JSON value: "),
             "{name}: {error}"
         );
         assert!(!error.contains("this is not json"), "{error}");

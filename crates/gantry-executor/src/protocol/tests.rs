@@ -34,7 +34,7 @@ fn empty_garbage_and_two_values_are_bad_output() {
         assert_eq!(err.kind(), ErrorKind::BadOutput);
         assert!(
             err.to_string()
-                .starts_with("agent output is not one JSON value: "),
+                .starts_with("agent stdout is not one JSON value: "),
             "{err}"
         );
     }
