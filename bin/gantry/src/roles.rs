@@ -181,6 +181,8 @@ async fn docker_runtime(
 
 /// All roles in one process.
 pub(crate) async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    // Before any role runs, so the API's /metrics sees every role's metrics.
+    gantry_telemetry::install();
     let engine = connect(&args.api.conn).await?;
     let shutdown = shutdown_token();
     let coord = tokio::spawn(gantry_coordinator::run(

@@ -97,6 +97,7 @@ pub async fn serve(
 }
 
 fn router(state: AppState, shutdown: CancellationToken) -> Router {
+    gantry_telemetry::install();
     let limit = state.config.max_body_bytes;
     let hub = events::Hub::new(state.engine.store.clone(), shutdown.clone());
     let ctx = Ctx {
@@ -110,10 +111,12 @@ fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .merge(routes::runs::routes())
         .merge(routes::queues::routes())
         .merge(routes::health::routes())
+        .merge(routes::metrics::routes())
         .route("/v1/runs/{id}/events", get(events::run_events))
         .route("/openapi.json", get(openapi::spec))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(routes::metrics::track))
         .layer(DefaultBodyLimit::max(limit))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(TraceLayer::new_for_http())

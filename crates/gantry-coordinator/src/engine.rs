@@ -111,6 +111,9 @@ impl Engine {
             .save(&head, &dag, &plan, &state, &t.changed, &t.actions, &[])
             .await?;
         tx.commit().await?;
+        let mut observed = crate::observe::Observed::default();
+        observed.note(&head, &dag, &plan, &t.actions);
+        observed.emit();
         self.deliver(dispatches).await;
         if t.actions.iter().any(|a| matches!(a, Action::Stop { .. })) {
             if let Err(e) = self.queue.publish_cancel(&run.to_string()).await {
@@ -139,6 +142,10 @@ impl Engine {
         }
         tx.commit().await?;
         applied.deliver(self).await;
+        let stale = accepted.iter().filter(|a| !**a).count();
+        if stale > 0 {
+            metrics::counter!(gantry_telemetry::STALE_RESULTS).increment(stale as u64);
+        }
         Ok(accepted)
     }
 
@@ -157,7 +164,13 @@ impl Engine {
     /// Approve a node in `waiting_approval` (by node id).
     pub async fn approve(&self, run: Uuid, node_id: &str) -> Result<RunStatus> {
         let node = self.node_idx(run, node_id).await?;
-        self.apply(run, Event::Approved { node }).await
+        let parked_at = self.store.node_ready_at(run, node).await?;
+        let status = self.apply(run, Event::Approved { node }).await?;
+        if let Some(at) = parked_at {
+            let waited = (chrono::Utc::now() - at).to_std().unwrap_or_default();
+            metrics::histogram!(gantry_telemetry::APPROVAL_WAIT).record(waited.as_secs_f64());
+        }
+        Ok(status)
     }
 
     /// Reject a node in `waiting_approval`: it fails, its dependents are skipped.

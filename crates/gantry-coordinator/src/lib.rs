@@ -7,6 +7,7 @@
 mod cache;
 mod engine;
 mod error;
+mod observe;
 mod reconcile;
 mod service;
 

@@ -97,10 +97,12 @@ async fn advance_batch(engine: &Engine, limit: i64) -> Result<usize> {
 pub(crate) struct Applied {
     dispatches: Vec<gantry_store::Dispatch>,
     stops: Vec<uuid::Uuid>,
+    observed: crate::observe::Observed,
 }
 
 impl Applied {
     pub(crate) async fn deliver(self, engine: &Engine) {
+        self.observed.emit();
         engine.deliver(self.dispatches).await;
         for run in self.stops {
             if let Err(e) = engine.queue.publish_cancel(&run.to_string()).await {
@@ -147,6 +149,7 @@ pub(crate) async fn advance_heads(
         {
             out.stops.push(head.id);
         }
+        out.observed.note(head, &dag, &plan, &actions);
         let changed: Vec<NodeIdx> = changed.into_iter().collect();
         let processed: Vec<NodeIdx> = results.iter().map(|r| r.node).collect();
         out.dispatches.extend(

@@ -63,6 +63,29 @@ impl Store {
         Ok(())
     }
 
+    /// How many runs are `running` now (the `gantry_workflow_runs_active` gauge).
+    pub async fn running_runs(&self) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM runs WHERE status = 'running'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+
+    /// When a node became ready (queued or parked for approval), if it has.
+    pub async fn node_ready_at(
+        &self,
+        run: uuid::Uuid,
+        node: gantry_dag::NodeIdx,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        let row: Option<(Option<chrono::DateTime<chrono::Utc>>,)> =
+            sqlx::query_as("SELECT queued_at FROM nodes WHERE run_id = $1 AND idx = $2")
+                .bind(run)
+                .bind(rows::i32_of(node))
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|(t,)| t))
+    }
+
     /// Begin a transaction for advancing runs (coordinator, cancel, retry,
     /// approvals).
     pub async fn begin(&self) -> Result<RunTx<'static>> {

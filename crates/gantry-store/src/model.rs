@@ -68,6 +68,7 @@ pub struct RunHead {
     pub status: RunStatus,
     pub remaining: u32,
     pub failed: u32,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A new run to create.
@@ -171,6 +172,9 @@ pub struct Claimed {
     pub workflow_id: i64,
     pub plan_hash: String,
     pub run_input: Value,
+    /// Seconds from the node becoming ready (queued, or its retry due) to
+    /// this claim, by the database clock.
+    pub waited_s: Option<f64>,
 }
 
 /// What a worker reports for one attempt.

@@ -91,7 +91,7 @@ impl Store {
                                 waiting_on, queued_at)
              SELECT $1, t.idx, t.node_id, t.agent, t.queue, t.status, t.attempt, t.tries,
                     t.waiting_on,
-                    CASE WHEN t.status = 'queued' THEN clock_timestamp() END
+                    CASE WHEN t.status IN ('queued', 'waiting_approval') THEN clock_timestamp() END
              FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[],
                          $7::int[], $8::int[], $9::int[])
                   AS t(idx, node_id, agent, queue, status, attempt, tries, waiting_on)",

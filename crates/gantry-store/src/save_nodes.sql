@@ -10,8 +10,11 @@ SET status = s.status,
     tries = s.tries,
     waiting_on = s.waiting_on,
     pending_advance = CASE WHEN s.processed THEN false ELSE n.pending_advance END,
+    -- queued_at is when the node became ready: queued, or parked for approval
+    -- (what the approval wait is measured from).
     queued_at = CASE
-        WHEN s.status = 'queued' AND n.status <> 'queued' THEN clock_timestamp()
+        WHEN s.status IN ('queued', 'waiting_approval') AND n.status <> s.status
+            THEN clock_timestamp()
         ELSE n.queued_at END,
     retry_at = CASE
         WHEN s.status = 'retrying' AND n.status <> 'retrying'

@@ -20,7 +20,7 @@ pub struct RunTx<'c> {
     tx: Transaction<'c, Postgres>,
 }
 
-const HEAD_COLS: &str = "id, workflow_id, plan_hash, status, remaining, failed";
+const HEAD_COLS: &str = "id, workflow_id, plan_hash, status, remaining, failed, created_at";
 
 #[derive(sqlx::FromRow)]
 struct HeadRow {
@@ -30,6 +30,7 @@ struct HeadRow {
     status: String,
     remaining: i32,
     failed: i32,
+    created_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl HeadRow {
@@ -41,6 +42,7 @@ impl HeadRow {
             status: run_status(&self.status)?,
             remaining: u32_of(self.remaining),
             failed: u32_of(self.failed),
+            created_at: self.created_at,
         })
     }
 }

@@ -17,6 +17,7 @@ struct ClaimedRow {
     workflow_id: i64,
     plan_hash: String,
     input: Value,
+    waited_s: Option<f64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -69,11 +70,13 @@ impl Store {
                  -- status is checked on the locked (latest) row. With the
                  -- status test inside, the planner scanned the partial
                  -- `queued` index per job (stats lag a fan-out's burst).
-                 SELECT n.run_id, n.idx
+                 SELECT n.run_id, n.idx,
+                        CASE WHEN n.status = 'retrying' THEN n.retry_at ELSE n.queued_at END
+                            AS ready_at
                  FROM (SELECT * FROM jobs WHERE run_id IN (SELECT id FROM live)
                        ORDER BY run_id, idx) j
                  CROSS JOIN LATERAL (
-                     SELECT n.run_id, n.idx, n.status, n.retry_at FROM nodes n
+                     SELECT n.run_id, n.idx, n.status, n.retry_at, n.queued_at FROM nodes n
                      WHERE n.run_id = j.run_id AND n.idx = j.idx
                      FOR NO KEY UPDATE
                  ) n
@@ -93,8 +96,11 @@ impl Store {
                  INSERT INTO attempts (run_id, idx, attempt, worker, status, started_at)
                  SELECT run_id, idx, attempt, $1, 'running', started_at FROM claimed
              )
-             SELECT c.run_id, c.idx, c.attempt, r.workflow_id, r.plan_hash, r.input
-             FROM claimed c JOIN runs r ON r.id = c.run_id
+             SELECT c.run_id, c.idx, c.attempt, r.workflow_id, r.plan_hash, r.input,
+                    extract(epoch FROM c.started_at - d.ready_at)::float8 AS waited_s
+             FROM claimed c
+             JOIN runs r ON r.id = c.run_id
+             JOIN due d ON d.run_id = c.run_id AND d.idx = c.idx
              ORDER BY c.run_id, c.idx",
         )
         .bind(worker)
@@ -112,6 +118,7 @@ impl Store {
                 workflow_id: r.workflow_id,
                 plan_hash: r.plan_hash,
                 run_input: r.input,
+                waited_s: r.waited_s,
             })
             .collect())
     }

@@ -85,17 +85,34 @@ impl Guards {
         let mut inner = self.inner.lock().expect("guards lock");
         let config = self.config;
         if agent.runtime == Runtime::Docker {
-            inner
+            let docker = inner
                 .docker
-                .get_or_insert_with(|| Breaker::new(docker_config(config)))
-                .on_result(now, outcome);
+                .get_or_insert_with(|| Breaker::new(docker_config(config)));
+            docker.on_result(now, outcome);
+            publish(DOCKER_LABEL, docker);
         }
-        inner
+        let breaker = inner
             .breakers
             .entry(agent.name.clone())
-            .or_insert_with(|| Breaker::new(config))
-            .on_result(now, outcome);
+            .or_insert_with(|| Breaker::new(config));
+        breaker.on_result(now, outcome);
+        publish(&agent.name, breaker);
     }
+}
+
+/// The `agent` label of the daemon's breaker: `:` is not allowed in agent
+/// names, so it cannot collide with one.
+const DOCKER_LABEL: &str = "docker:daemon";
+
+/// `gantry_circuit_breaker_open{agent}`: 1 unless the breaker is closed (a
+/// half-open breaker still holds every job but its probe back).
+fn publish(agent: &str, breaker: &Breaker) {
+    let open = !matches!(breaker.state(), crate::BreakerState::Closed { .. });
+    metrics::gauge!(gantry_telemetry::BREAKER_OPEN, "agent" => agent.to_owned()).set(if open {
+        1.0
+    } else {
+        0.0
+    });
 }
 
 /// The daemon's breaker needs more evidence than one agent's: a broken image

@@ -133,6 +133,11 @@ async fn start(
         .store
         .claim(&ctx.config.id, &keys, ctx.config.lease)
         .await?;
+    for c in &claimed {
+        if let Some(waited) = c.waited_s {
+            metrics::histogram!(gantry_telemetry::DISPATCH_LATENCY).record(waited.max(0.0));
+        }
+    }
     let prepared = run_one::prepare(&ctx.engine, &claimed).await;
     for (c, input) in claimed.into_iter().zip(prepared) {
         let Some((delivery, _)) = by_key.remove(&(c.run_id, c.node)) else {

@@ -125,7 +125,9 @@ pub(crate) async fn run(
                 cancel: token,
             };
             let agent = req.agent.clone();
+            let started = std::time::Instant::now();
             let res = executor.execute(req).await;
+            observe(&agent.name, started.elapsed(), &res.outcome);
             let health = match &res.outcome {
                 ExecOutcome::Failed {
                     kind: ErrorKind::Runtime,
@@ -155,4 +157,19 @@ pub(crate) async fn run(
         }
     };
     done.send(result);
+}
+
+/// Agent metrics of one attempt (SPEC section 6).
+fn observe(agent: &str, took: Duration, outcome: &ExecOutcome) {
+    use gantry_telemetry as t;
+    let status = match outcome {
+        ExecOutcome::Succeeded(_) => "succeeded",
+        ExecOutcome::Failed { kind, .. } => {
+            metrics::counter!(t::AGENT_ERRORS, "agent" => agent.to_owned(), "kind" => kind.as_str())
+                .increment(1);
+            "failed"
+        }
+    };
+    metrics::counter!(t::AGENT_RUNS, "agent" => agent.to_owned(), "status" => status).increment(1);
+    metrics::histogram!(t::AGENT_DURATION, "agent" => agent.to_owned()).record(took.as_secs_f64());
 }

@@ -1,0 +1,85 @@
+//! Telemetry shared by every role: the Prometheus metric names of SPEC
+//! section 6, their descriptions, and one process-wide recorder whose text
+//! the API serves at `/metrics`.
+//!
+//! Labels are bounded: workflow, agent, queue, status and error kind, never
+//! run or node ids.
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+pub const RUNS_TOTAL: &str = "gantry_workflow_runs_total";
+pub const RUN_DURATION: &str = "gantry_workflow_run_duration_seconds";
+pub const RUNS_ACTIVE: &str = "gantry_workflow_runs_active";
+pub const APPROVAL_WAIT: &str = "gantry_approval_wait_seconds";
+pub const AGENT_RUNS: &str = "gantry_agent_runs_total";
+pub const AGENT_DURATION: &str = "gantry_agent_duration_seconds";
+pub const AGENT_ERRORS: &str = "gantry_agent_errors_total";
+pub const AGENT_RETRIES: &str = "gantry_agent_retries_total";
+pub const QUEUE_JOBS: &str = "gantry_queue_jobs";
+pub const DISPATCH_LATENCY: &str = "gantry_node_dispatch_latency_seconds";
+pub const BREAKER_OPEN: &str = "gantry_circuit_breaker_open";
+pub const HTTP_REQUESTS: &str = "gantry_http_requests_total";
+pub const HTTP_DURATION: &str = "gantry_http_request_duration_seconds";
+/// Late completions of stale attempts, rejected by fencing.
+pub const STALE_RESULTS: &str = "gantry_stale_results_total";
+
+/// Buckets (seconds) for every histogram: from a sub-millisecond hop to a
+/// long container run or approval wait.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 300.0, 900.0, 3600.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Install the process-wide recorder (once; later calls return the same
+/// handle) and describe every metric.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(BUCKETS)
+                .expect("static buckets are not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (a test harness):
+            // then this handle renders only what was described here.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    describe_counter!(RUNS_TOTAL, "Runs that ended, by workflow and status.");
+    describe_histogram!(RUN_DURATION, Unit::Seconds, "Run creation to end.");
+    describe_gauge!(RUNS_ACTIVE, "Runs currently running.");
+    describe_histogram!(
+        APPROVAL_WAIT,
+        Unit::Seconds,
+        "A node's wait in waiting_approval before it was approved."
+    );
+    describe_counter!(AGENT_RUNS, "Agent attempts, by agent and status.");
+    describe_histogram!(AGENT_DURATION, Unit::Seconds, "Agent attempt run time.");
+    describe_counter!(AGENT_ERRORS, "Failed agent attempts, by agent and kind.");
+    describe_counter!(AGENT_RETRIES, "Retries scheduled, by agent.");
+    describe_gauge!(QUEUE_JOBS, "Jobs in Redis, by queue and state.");
+    describe_histogram!(
+        DISPATCH_LATENCY,
+        Unit::Seconds,
+        "A node becoming ready (or due) to a worker claiming it."
+    );
+    describe_gauge!(
+        BREAKER_OPEN,
+        "1 while the agent's circuit breaker is open on a worker."
+    );
+    describe_counter!(HTTP_REQUESTS, "HTTP requests, by method, route and status.");
+    describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request handling time.");
+    describe_counter!(
+        STALE_RESULTS,
+        "Late results of stale attempts rejected by fencing."
+    );
+}
