@@ -84,6 +84,10 @@ pub(crate) struct ApiArgs {
     /// Largest workflow accepted.
     #[arg(long, env = "GANTRY_MAX_NODES", default_value_t = gantry_dag::DEFAULT_MAX_NODES)]
     pub(crate) max_nodes: usize,
+    /// Refuse new runs (429, `Retry-After`) while a queue they use holds
+    /// this many waiting jobs (ready and delayed); 0 is no limit.
+    #[arg(long, env = "GANTRY_MAX_QUEUE_DEPTH", default_value_t = 100_000)]
+    pub(crate) max_queue_depth: u64,
 }
 
 #[derive(Args, Clone, Debug)]

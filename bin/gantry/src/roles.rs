@@ -80,8 +80,9 @@ async fn serve_api(
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "api listening");
+    let depth = (args.max_queue_depth > 0).then_some(args.max_queue_depth);
     let state = gantry_api::AppState {
-        engine,
+        engine: engine.with_max_queue_depth(depth),
         config: gantry_api::ApiConfig {
             max_body_bytes: args.max_body_bytes,
             max_nodes: args.max_nodes,

@@ -40,6 +40,9 @@ pub enum Error {
     /// Readiness failed; `down` names each unreachable dependency (503).
     #[error("{message}")]
     NotReady { message: String, down: Vec<Problem> },
+    /// Rate limited or a queue is full (429); retry after this many seconds.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_s: u64 },
     /// Anything else (500). The string is internal and only logged.
     #[error("internal error: {0}")]
     Internal(String),
@@ -73,6 +76,7 @@ impl Error {
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unavailable { .. } | Error::NotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -86,6 +90,7 @@ impl Error {
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::Validation { .. } => "validation_failed",
             Error::Unavailable { .. } | Error::NotReady { .. } => "unavailable",
+            Error::TooManyRequests { .. } => "too_many_requests",
             Error::Internal(_) => "internal",
         }
     }
@@ -139,6 +144,10 @@ impl From<gantry_coordinator::Error> for Error {
             C::Conflict(m) => Error::Conflict(m),
             C::Invalid(problems) => Error::validation(problems),
             C::Corrupt(m) => Error::Internal(format!("corrupt {m}")),
+            e @ C::QueueFull { .. } => Error::TooManyRequests {
+                message: format!("{e}; retry later"),
+                retry_after_s: 1,
+            },
         }
     }
 }
@@ -153,7 +162,8 @@ pub(crate) struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ErrorDetail {
     /// `bad_json`, `not_found`, `method_not_allowed`, `conflict`,
-    /// `payload_too_large`, `validation_failed`, `unavailable` or `internal`.
+    /// `payload_too_large`, `validation_failed`, `too_many_requests`, `unavailable` or
+    /// `internal`.
     pub(crate) code: &'static str,
     pub(crate) message: String,
     /// For `validation_failed`: every problem, `{field, code, message}`.
@@ -189,6 +199,10 @@ impl IntoResponse for Error {
         }
         let code = self.code();
         let message = self.public_message();
+        let retry_after = match &self {
+            Error::TooManyRequests { retry_after_s, .. } => Some(*retry_after_s),
+            _ => None,
+        };
         let details = match self {
             Error::Validation { problems, .. } | Error::NotReady { down: problems, .. } => {
                 problems.into_iter().map(Into::into).collect()
@@ -202,6 +216,11 @@ impl IntoResponse for Error {
                 details,
             },
         };
-        (status, Json(body)).into_response()
+        let mut res = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }

@@ -110,6 +110,7 @@ fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .merge(routes::workflows::routes())
         .merge(routes::runs::routes())
         .merge(routes::queues::routes())
+        .merge(routes::workers::routes())
         .merge(routes::health::routes())
         .merge(routes::metrics::routes())
         .route("/v1/runs/{id}/events", get(events::run_events))

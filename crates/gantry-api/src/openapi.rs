@@ -3,7 +3,7 @@
 
 use crate::error::{ErrorBody, ErrorDetail, ProblemView};
 use crate::events;
-use crate::routes::{agents, health, queues, runs, workflows};
+use crate::routes::{agents, health, queues, runs, workers, workflows};
 use axum::Json;
 use std::sync::LazyLock;
 use utoipa::OpenApi;
@@ -31,6 +31,9 @@ use utoipa::OpenApi;
         runs::reject,
         events::run_events,
         queues::list,
+        queues::jobs,
+        queues::replay,
+        workers::list,
         health::healthz,
         health::readyz,
     ),
@@ -46,13 +49,18 @@ use utoipa::OpenApi;
         runs::RunView,
         queues::QueueList,
         queues::QueueView,
+        queues::JobList,
+        queues::JobItem,
+        workers::WorkerList,
+        workers::WorkerView,
         health::Health,
     )),
     tags(
         (name = "agents", description = "agent definitions"),
         (name = "workflows", description = "workflow definitions, versioned"),
         (name = "runs", description = "runs of workflows and their nodes"),
-        (name = "queues", description = "queue inspection"),
+        (name = "queues", description = "queue inspection and dead-job replay"),
+        (name = "workers", description = "live workers"),
         (name = "health", description = "liveness and readiness"),
     )
 )]

@@ -16,6 +16,9 @@ pub struct Engine {
     pub store: Store,
     pub queue: Queue,
     pub cache: Cache,
+    /// Most jobs waiting (ready and delayed) in a queue before new runs
+    /// that use it are refused; `None` is no limit.
+    max_queue_depth: Option<u64>,
 }
 
 /// Result of [`Engine::start_run`].
@@ -34,7 +37,37 @@ impl Engine {
             store,
             queue,
             cache: Cache::default(),
+            max_queue_depth: None,
         }
+    }
+
+    /// Refuse new runs while a queue they use holds `depth` waiting jobs.
+    pub fn with_max_queue_depth(mut self, depth: Option<u64>) -> Self {
+        self.max_queue_depth = depth;
+        self
+    }
+
+    /// Backpressure: `QueueFull` when any of the plan's queues is at its
+    /// limit. Already-accepted work is never dropped; only new runs wait.
+    async fn check_depth(&self, plan: &Plan) -> Result<()> {
+        let Some(limit) = self.max_queue_depth else {
+            return Ok(());
+        };
+        let mut queues: Vec<&str> = plan.nodes.iter().map(|n| n.queue.as_str()).collect();
+        queues.sort_unstable();
+        queues.dedup();
+        for queue in queues {
+            let s = self.queue.stats(queue).await?;
+            let depth = s.ready + s.delayed;
+            if depth >= limit {
+                return Err(Error::QueueFull {
+                    queue: queue.to_owned(),
+                    depth,
+                    limit,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Start a run of `workflow` with `input`. `idempotency` is the
@@ -51,6 +84,7 @@ impl Engine {
         names.dedup();
         let agents = self.store.agents_by_name(&names).await?;
         let plan = Plan::resolve(&dag, &|n| agents.get(n).cloned()).map_err(Error::Invalid)?;
+        self.check_depth(&plan).await?;
         // create_run stores the plan in the run's transaction.
         let created = self
             .store

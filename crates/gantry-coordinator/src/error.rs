@@ -19,6 +19,14 @@ pub enum Error {
     Invalid(Vec<gantry_dag::Problem>),
     #[error("corrupt {0}")]
     Corrupt(String),
+    /// A queue the run would use holds at least the configured depth of
+    /// waiting jobs; nothing was written.
+    #[error("queue {queue:?} is full ({depth} jobs waiting, limit {limit})")]
+    QueueFull {
+        queue: String,
+        depth: u64,
+        limit: u64,
+    },
 }
 
 impl Error {
@@ -26,6 +34,7 @@ impl Error {
         match self {
             Error::Store(e) => e.is_retryable(),
             Error::Queue(e) => e.is_retryable(),
+            Error::QueueFull { .. } => true,
             _ => false,
         }
     }

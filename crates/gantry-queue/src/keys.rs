@@ -44,6 +44,16 @@ impl Keys {
         format!("{}:q:{queue}:dead", self.prefix)
     }
 
+    /// Set of worker ids that have sent a heartbeat.
+    pub(crate) fn workers(&self) -> String {
+        format!("{}:workers", self.prefix)
+    }
+
+    /// One worker's presence (JSON, with a time to live).
+    pub(crate) fn worker(&self, id: &str) -> String {
+        format!("{}:worker:{id}", self.prefix)
+    }
+
     /// Pub/sub channel for run cancellations.
     pub(crate) fn cancel(&self) -> String {
         format!("{}:cancel", self.prefix)

@@ -5,12 +5,16 @@
 
 mod cancel;
 mod consumer;
+mod inspect;
 mod keys;
 mod queue;
 mod scripts;
+mod workers;
 
 pub use consumer::Consumer;
+pub use inspect::{JobPage, JobState, JobView};
 pub use queue::Queue;
+pub use workers::WorkerInfo;
 
 /// Errors from Redis.
 #[derive(Debug, thiserror::Error)]

@@ -31,6 +31,19 @@ impl Held {
         self.0.lock().expect("held lock").remove(&(run, node));
     }
 
+    /// Job ids (`RUN:NODE`, as `Dispatch::job_id`) of the attempts held.
+    pub(crate) fn job_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .0
+            .lock()
+            .expect("held lock")
+            .keys()
+            .map(|(run, node)| format!("{run}:{node}"))
+            .collect();
+        ids.sort();
+        ids
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.0.lock().expect("held lock").len()
     }

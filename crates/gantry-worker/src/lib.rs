@@ -7,6 +7,7 @@ mod breaker;
 mod complete;
 mod error;
 mod guard;
+mod heartbeat;
 mod held;
 mod pull;
 mod run_one;
@@ -68,6 +69,12 @@ pub async fn run(
         held.clone(),
         stop.clone(),
     ));
+    let beat = tokio::spawn(heartbeat::run(
+        engine.clone(),
+        config.clone(),
+        held.clone(),
+        stop.clone(),
+    ));
     let canceller = tokio::spawn(held::listen_cancel(
         engine.clone(),
         held.clone(),
@@ -101,5 +108,6 @@ pub async fn run(
     let _ = completer.await;
     let _ = renewer.await;
     let _ = canceller.await;
+    let _ = beat.await;
     pulled
 }

@@ -20,6 +20,12 @@ use uuid::Uuid;
 /// Most jobs taken in one read.
 const MAX_BATCH: usize = 256;
 
+/// A stream entry handed out this many times without ever being
+/// acknowledged keeps killing or wedging its workers: it goes to the dead
+/// hash instead of round again. (A node's retries are bounded separately,
+/// in Postgres, by its policy.)
+const MAX_DELIVERIES: u64 = 5;
+
 pub(crate) struct Ctx {
     pub(crate) engine: Engine,
     pub(crate) executor: Arc<Executor>,
@@ -111,6 +117,19 @@ async fn start(
     deliveries: Vec<Delivery>,
     permits: &mut Vec<OwnedSemaphorePermit>,
 ) -> Result<()> {
+    let (poison, deliveries): (Vec<Delivery>, Vec<Delivery>) = deliveries
+        .into_iter()
+        .partition(|d| d.deliveries > MAX_DELIVERIES);
+    if !poison.is_empty() {
+        tracing::warn!(
+            jobs = poison.len(),
+            "burying jobs delivered too often without finishing"
+        );
+        let error = format!(
+            "delivered more than {MAX_DELIVERIES} times without finishing: its workers died or hung"
+        );
+        ctx.engine.queue.bury(&poison, &error).await?;
+    }
     let mut by_key: HashMap<(Uuid, u32), (Delivery, Dispatch)> = HashMap::new();
     let mut drop_now = Vec::new();
     for d in deliveries {

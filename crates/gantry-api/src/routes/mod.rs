@@ -6,6 +6,7 @@ pub(crate) mod health;
 pub(crate) mod metrics;
 pub(crate) mod queues;
 pub(crate) mod runs;
+pub(crate) mod workers;
 pub(crate) mod workflows;
 
 use crate::error::{Error, Result};

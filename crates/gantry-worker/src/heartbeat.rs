@@ -1,0 +1,49 @@
+//! The worker's presence in Redis (`GET /v1/workers`): who it is, its
+//! queues and concurrency, and what it runs now, renewed every few seconds
+//! and removed when it stops. Losing it is harmless: leases, not presence,
+//! decide who owns a node.
+
+use crate::held::Held;
+use crate::Config;
+use gantry_coordinator::Engine;
+use gantry_queue::WorkerInfo;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio_util::sync::CancellationToken;
+
+/// Heartbeat every third of the lease, between 1 s and 10 s; presence
+/// lives three beats.
+fn interval(lease: Duration) -> Duration {
+    (lease / 3).clamp(Duration::from_secs(1), Duration::from_secs(10))
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+pub(crate) async fn run(engine: Engine, config: Arc<Config>, held: Held, stop: CancellationToken) {
+    let every = interval(config.lease);
+    let started_at_ms = unix_ms();
+    loop {
+        let info = WorkerInfo {
+            id: config.id.clone(),
+            queues: config.queues.clone(),
+            concurrency: config.concurrency,
+            running: held.job_ids(),
+            started_at_ms,
+            last_heartbeat_ms: unix_ms(),
+        };
+        if let Err(e) = engine.queue.heartbeat(&info, every * 3).await {
+            tracing::debug!(error = %e, "heartbeat failed");
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+    if let Err(e) = engine.queue.worker_gone(&config.id).await {
+        tracing::debug!(error = %e, "cannot remove this worker's presence; it expires");
+    }
+}
