@@ -11,11 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 
-/// Heartbeat every third of the lease, between 1 s and 10 s; presence
-/// lives three beats.
-fn interval(lease: Duration) -> Duration {
-    (lease / 3).clamp(Duration::from_secs(1), Duration::from_secs(10))
-}
+/// A beat a second (a `SET` per worker per second is nothing for Redis,
+/// and the running list stays fresh); presence lives five beats.
+const EVERY: Duration = Duration::from_secs(1);
+const PRESENCE: Duration = Duration::from_secs(5);
 
 fn unix_ms() -> u64 {
     SystemTime::now()
@@ -24,7 +23,6 @@ fn unix_ms() -> u64 {
 }
 
 pub(crate) async fn run(engine: Engine, config: Arc<Config>, held: Held, stop: CancellationToken) {
-    let every = interval(config.lease);
     let started_at_ms = unix_ms();
     loop {
         let info = WorkerInfo {
@@ -35,12 +33,12 @@ pub(crate) async fn run(engine: Engine, config: Arc<Config>, held: Held, stop: C
             started_at_ms,
             last_heartbeat_ms: unix_ms(),
         };
-        if let Err(e) = engine.queue.heartbeat(&info, every * 3).await {
+        if let Err(e) = engine.queue.heartbeat(&info, PRESENCE).await {
             tracing::debug!(error = %e, "heartbeat failed");
         }
         tokio::select! {
             () = stop.cancelled() => break,
-            () = tokio::time::sleep(every) => {}
+            () = tokio::time::sleep(EVERY) => {}
         }
     }
     if let Err(e) = engine.queue.worker_gone(&config.id).await {
