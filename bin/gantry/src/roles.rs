@@ -32,6 +32,9 @@ pub(crate) async fn connect(conn: &Conn) -> anyhow::Result<Engine> {
         .await
         .context("cannot connect to redis (GANTRY_REDIS_URL)")?;
     queue.ping().await.context("redis does not answer")?;
+    for warning in queue.settings_warnings().await {
+        tracing::warn!("{warning}");
+    }
     Ok(Engine::new(store, queue))
 }
 

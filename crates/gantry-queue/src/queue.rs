@@ -243,3 +243,41 @@ impl Queue {
         crate::cancel::subscribe(self.client.clone(), self.keys.cancel()).await
     }
 }
+
+impl Queue {
+    /// Redis settings that put deliveries at risk, as warnings: without AOF
+    /// a restart loses every job (the reconciler rebuilds them from Postgres,
+    /// late); with an evicting memory policy Redis may drop jobs under
+    /// memory pressure. Empty when the settings are as production needs, or
+    /// when `CONFIG` is not allowed (managed Redis), which is not checked.
+    pub async fn settings_warnings(&self) -> Vec<String> {
+        let get = |name: &'static str| {
+            let mut conn = self.conn.clone();
+            async move {
+                redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg(name)
+                    .query_async::<Vec<String>>(&mut conn)
+                    .await
+                    .ok()
+                    .and_then(|kv| kv.get(1).cloned())
+            }
+        };
+        let mut out = Vec::new();
+        if let Some(aof) = get("appendonly").await {
+            if aof != "yes" {
+                out.push(format!(
+                    "redis appendonly is {aof:?}: a restart loses queued jobs until the reconciler rebuilds them; set appendonly yes"
+                ));
+            }
+        }
+        if let Some(policy) = get("maxmemory-policy").await {
+            if policy != "noeviction" {
+                out.push(format!(
+                    "redis maxmemory-policy is {policy:?}: jobs may be evicted; set maxmemory-policy noeviction"
+                ));
+            }
+        }
+        out
+    }
+}

@@ -150,3 +150,37 @@ async fn worker_presence_expires_without_heartbeats() {
     assert!(q.workers().await.unwrap().is_empty());
     delete_prefix(&p).await;
 }
+
+#[tokio::test]
+async fn settings_warnings_name_what_production_needs() {
+    // scripts/services.sh starts Redis with AOF and noeviction.
+    let (q, p) = setup("settings").await;
+    assert_eq!(q.settings_warnings().await, Vec::<String>::new());
+    // An evicting policy is named (only briefly: it matters solely under
+    // memory pressure, so other tests sharing this Redis are unaffected).
+    let url = std::env::var("GANTRY_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let mut admin = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let set = |policy: &'static str| {
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory-policy")
+            .arg(policy)
+            .clone()
+    };
+    set("allkeys-lru")
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    let warnings = q.settings_warnings().await;
+    set("noeviction")
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("maxmemory-policy") && warnings[0].contains("noeviction"));
+    delete_prefix(&p).await;
+}
