@@ -49,11 +49,7 @@ as_pg() {
 
 start_postgres() {
   local bin; bin="$(pg_bindir)"
-  local data="$STATE/pg"
-  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$STATE" 2>/dev/null; then
-    # The repo is not reachable by the postgres user (e.g. under /root).
-    data="/var/tmp/gantry-pg-$(echo "$ROOT" | sha1sum | cut -c1-8)"
-  fi
+  local data="$PG_DATA"
   mkdir -p "$data"
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$data" && chmod 700 "$data"
   if [ ! -f "$data/PG_VERSION" ]; then
@@ -76,9 +72,17 @@ start_postgres() {
 }
 
 install_missing
+mkdir -p "$STATE"
+PG_DATA="$STATE/pg"
+if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$STATE" 2>/dev/null; then
+  # The repo is not reachable by the postgres user (e.g. under /root).
+  PG_DATA="/var/tmp/gantry-pg-$(echo "$ROOT" | sha1sum | cut -c1-8)"
+fi
 start_redis
 start_postgres
 cat <<ENV
+export GANTRY_PG_DATA=$PG_DATA
+export GANTRY_PG_BIN=$(pg_bindir)
 export GANTRY_DATABASE_URL=postgres://gantry:gantry@127.0.0.1:$PG_PORT/gantry
 export DATABASE_URL=postgres://gantry:gantry@127.0.0.1:$PG_PORT/gantry
 export GANTRY_REDIS_URL=redis://127.0.0.1:$REDIS_PORT

@@ -249,6 +249,32 @@ async fn redis_ping(url: &str) {
     assert_eq!(pong, "PONG");
 }
 
+impl Env {
+    /// Delete every key of this test's Redis prefix: for this test's
+    /// deliveries, what a FLUSHALL (or a restart with empty data) does,
+    /// without touching tests running beside it. Returns how many keys.
+    pub(crate) async fn flush_redis(&self) -> usize {
+        let client = redis::Client::open(self.redis_url.as_str()).expect("redis url");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to redis");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .expect("KEYS");
+        for chunk in keys.chunks(500) {
+            redis::cmd("DEL")
+                .arg(chunk)
+                .query_async::<()>(&mut conn)
+                .await
+                .expect("DEL");
+        }
+        keys.len()
+    }
+}
+
 /// Drop the test's database (forcing its connections closed) and delete its
 /// Redis keys. Runs on its own thread and runtime so that it works from a
 /// `Drop` inside (or outside) a tokio runtime.
