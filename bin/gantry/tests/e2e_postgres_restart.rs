@@ -7,43 +7,9 @@ mod common;
 
 use common::{node_of, Env};
 use serde_json::json;
-use std::process::Command;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-/// `pg_ctl restart -m fast` on the server scripts/services.sh started.
-fn restart_postgres() {
-    let data = std::env::var("GANTRY_PG_DATA")
-        .expect("GANTRY_PG_DATA is not set: run `eval \"$(scripts/services.sh)\"` first");
-    let bin = std::env::var("GANTRY_PG_BIN").expect("GANTRY_PG_BIN is not set");
-    let pg_ctl = format!("{bin}/pg_ctl");
-    let args = [
-        "-D",
-        data.as_str(),
-        "-w",
-        "-t",
-        "60",
-        "restart",
-        "-m",
-        "fast",
-    ];
-    // initdb and postgres refuse to run as root; the cluster belongs to `postgres`.
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0"));
-    let status = if is_root {
-        Command::new("runuser")
-            .args(["-u", "postgres", "--", &pg_ctl])
-            .args(args)
-            .status()
-    } else {
-        Command::new(&pg_ctl).args(args).status()
-    }
-    .expect("run pg_ctl");
-    assert!(status.success(), "pg_ctl restart failed: {status}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_finish_right_across_a_postgres_restart() {
@@ -63,7 +29,7 @@ async fn runs_finish_right_across_a_postgres_restart() {
         env.start("through-restart", json!({})).await,
     ];
     env.wait_node(&ids[0], "n1", "succeeded", TIMEOUT).await;
-    restart_postgres();
+    common::restart_postgres();
 
     for id in &ids {
         let run = env.wait_run(id, TIMEOUT).await;

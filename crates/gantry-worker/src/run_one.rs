@@ -20,8 +20,15 @@ use uuid::Uuid;
 pub(crate) struct Prepared {
     dag: Arc<ValidatedDag>,
     plan: Arc<Plan>,
-    /// The rendered input, or why it could not be rendered (a permanent failure).
-    input: Result<Value, String>,
+    /// The rendered input, or why it could not be rendered: a missing
+    /// template path is permanent, an unreadable database is not.
+    input: Result<Value, InputError>,
+}
+
+/// Why an input could not be rendered.
+pub(crate) struct InputError {
+    message: String,
+    retryable: bool,
 }
 
 /// Render the inputs of a batch of claims with one query for upstream outputs.
@@ -51,6 +58,7 @@ pub(crate) async fn prepare(engine: &Engine, claimed: &[Claimed]) -> Vec<Option<
     let outputs: Result<HashMap<(Uuid, String), Value>, String> = if wanted.is_empty() {
         Ok(HashMap::new())
     } else {
+        // Postgres restarting or unreachable: the attempt is retried.
         engine
             .store
             .outputs(&wanted)
@@ -66,8 +74,14 @@ pub(crate) async fn prepare(engine: &Engine, claimed: &[Claimed]) -> Vec<Option<
                 Ok(outs) => gantry_dag::render(&dag.node(c.node).input, &c.run_input, &|n| {
                     outs.get(&(c.run_id, n.to_owned())).cloned()
                 })
-                .map_err(|e| e.to_string()),
-                Err(e) => Err(e.clone()),
+                .map_err(|e| InputError {
+                    message: e.to_string(),
+                    retryable: false,
+                }),
+                Err(e) => Err(InputError {
+                    message: e.clone(),
+                    retryable: true,
+                }),
             };
             Some(Prepared { dag, plan, input })
         })
@@ -99,11 +113,11 @@ pub(crate) async fn run(
             error: Some("worker could not load the run's definition".into()),
             ..base
         },
-        Some(Prepared {
-            input: Err(msg), ..
-        }) => AttemptResult {
-            outcome: Outcome::Failed { retryable: false },
-            error: Some(msg),
+        Some(Prepared { input: Err(e), .. }) => AttemptResult {
+            outcome: Outcome::Failed {
+                retryable: e.retryable,
+            },
+            error: Some(e.message),
             ..base
         },
         Some(Prepared {

@@ -275,6 +275,35 @@ impl Env {
     }
 }
 
+/// `pg_ctl restart -m fast` on the server scripts/services.sh started.
+pub(crate) fn restart_postgres() {
+    let data = std::env::var("GANTRY_PG_DATA")
+        .expect("GANTRY_PG_DATA is not set: run `eval \"$(scripts/services.sh)\"` first");
+    let bin = std::env::var("GANTRY_PG_BIN").expect("GANTRY_PG_BIN is not set");
+    let pg_ctl = format!("{bin}/pg_ctl");
+    // The restarted server must log to its file, not to this process's
+    // output, which closes when the test ends.
+    let log = format!("{data}/postgres.log");
+    let args = [
+        "-D", &data, "-l", &log, "-w", "-t", "60", "restart", "-m", "fast",
+    ];
+    // initdb and postgres refuse to run as root; the cluster belongs to `postgres`.
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let status = if is_root {
+        std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--", &pg_ctl])
+            .args(args)
+            .status()
+    } else {
+        std::process::Command::new(&pg_ctl).args(args).status()
+    }
+    .expect("run pg_ctl");
+    assert!(status.success(), "pg_ctl restart failed: {status}");
+}
+
 /// Drop the test's database (forcing its connections closed) and delete its
 /// Redis keys. Runs on its own thread and runtime so that it works from a
 /// `Drop` inside (or outside) a tokio runtime.

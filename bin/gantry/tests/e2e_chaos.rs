@@ -1,0 +1,287 @@
+//! The chaos suite: 200 random workflows of up to 50 nodes (some nodes fail,
+//! some are slow) on real processes (an API, two coordinators, three
+//! workers) while workers are SIGKILLed, a coordinator is killed and
+//! restarted, Redis loses every delivery and Postgres restarts. At the end
+//! every run must be terminal with exactly the statuses and outputs the DAGs
+//! imply, no node may have more than one successful attempt, and no queue
+//! may hold a leftover job. Its own test binary (it restarts Postgres).
+
+mod common;
+
+use common::{Env, Proc};
+use serde_json::{json, Value};
+use sqlx::Connection;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+const WORKFLOWS: usize = 200;
+const MAX_NODES: usize = 50;
+const SEED: u64 = 0x6a09_e667_f3bc_c909;
+/// Short leases so killed workers' nodes come back quickly.
+const LEASE_MS: &str = "2000";
+const FINISH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// xorshift64*: a deterministic stream, so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Echo,
+    Sleep(u64),
+    Fail,
+}
+
+struct Node {
+    kind: Kind,
+    parents: Vec<usize>,
+}
+
+/// A random DAG: node i depends on up to three earlier nodes.
+fn random_dag(rng: &mut Rng) -> Vec<Node> {
+    let n = 1 + rng.below(MAX_NODES);
+    (0..n)
+        .map(|i| {
+            let mut parents: Vec<usize> = (0..rng.below(4).min(i)).map(|_| rng.below(i)).collect();
+            parents.sort_unstable();
+            parents.dedup();
+            let kind = match rng.below(100) {
+                0..=1 => Kind::Fail,
+                2..=21 => Kind::Sleep(100 + rng.below(400) as u64),
+                _ => Kind::Echo,
+            };
+            Node { kind, parents }
+        })
+        .collect()
+}
+
+fn definition(name: &str, dag: &[Node]) -> Value {
+    let nodes: Vec<Value> = dag
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let deps: Vec<String> = node.parents.iter().map(|p| format!("n{p}")).collect();
+            let from: Vec<String> = node
+                .parents
+                .iter()
+                .map(|&p| match dag[p].kind {
+                    Kind::Sleep(_) => format!("{{{{n{p}.output.slept_ms}}}}"),
+                    _ => format!("{{{{n{p}.output.id}}}}"),
+                })
+                .collect();
+            let (agent, input) = match node.kind {
+                Kind::Echo => ("echo", json!({"id": format!("n{i}"), "from": from})),
+                Kind::Sleep(ms) => ("sleep", json!({"ms": ms})),
+                Kind::Fail => ("fail", json!({"exit_code": 78})),
+            };
+            json!({"id": format!("n{i}"), "agent": agent, "depends_on": deps, "input": input})
+        })
+        .collect();
+    json!({"name": name, "nodes": nodes})
+}
+
+/// What each node must end as, and the output of those that succeed.
+fn expected(dag: &[Node]) -> Vec<(&'static str, Option<Value>)> {
+    let mut out: Vec<(&'static str, Option<Value>)> = Vec::with_capacity(dag.len());
+    for (i, node) in dag.iter().enumerate() {
+        if node.parents.iter().any(|&p| out[p].0 != "succeeded") {
+            out.push(("skipped", None));
+            continue;
+        }
+        let result = match node.kind {
+            Kind::Fail => ("failed", None),
+            Kind::Sleep(ms) => ("succeeded", Some(json!({"slept_ms": ms}))),
+            Kind::Echo => {
+                let from: Vec<Value> = node
+                    .parents
+                    .iter()
+                    .map(|&p| match dag[p].kind {
+                        Kind::Sleep(ms) => json!(ms),
+                        _ => json!(format!("n{p}")),
+                    })
+                    .collect();
+                (
+                    "succeeded",
+                    Some(json!({"id": format!("n{i}"), "from": from})),
+                )
+            }
+        };
+        out.push(result);
+    }
+    out
+}
+
+struct Cluster<'a> {
+    env: &'a Env,
+    workers: Vec<Proc>,
+    coordinators: Vec<Proc>,
+    faults: Vec<String>,
+}
+
+impl Cluster<'_> {
+    async fn restart_worker(&mut self, i: usize, generation: usize) {
+        self.workers[i].kill();
+        self.faults.push(format!("SIGKILL worker {i}"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.workers[i] = worker(self.env, &format!("chaos-w{i}-{generation}")).await;
+    }
+}
+
+async fn worker(env: &Env, id: &str) -> Proc {
+    env.worker(
+        id,
+        &[
+            ("GANTRY_LEASE_MS", LEASE_MS),
+            ("GANTRY_CONCURRENCY", "8"),
+            ("GANTRY_DOCKER", "off"),
+            ("GANTRY_GRACE_S", "2"),
+        ],
+    )
+    .await
+}
+
+async fn coordinator(env: &Env, name: &str) -> Proc {
+    env.coordinator(name, &[("GANTRY_LEASE_MS", LEASE_MS)])
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
+    let started = Instant::now();
+    let mut env = Env::new().await;
+    let _api = env.serve("api", &[("GANTRY_MAX_QUEUE_DEPTH", "0")]).await;
+    env.builtin_agents().await;
+    let mut rng = Rng(SEED);
+    let mut runs: Vec<(String, Vec<(&'static str, Option<Value>)>)> = Vec::new();
+    let mut total_nodes = 0;
+    let mut defs = Vec::new();
+    for w in 0..WORKFLOWS {
+        let dag = random_dag(&mut rng);
+        total_nodes += dag.len();
+        let name = format!("chaos-{w}");
+        env.workflow(definition(&name, &dag)).await;
+        defs.push((name, expected(&dag)));
+    }
+    let mut cluster = Cluster {
+        env: &env,
+        workers: Vec::new(),
+        coordinators: Vec::new(),
+        faults: Vec::new(),
+    };
+    for i in 0..3 {
+        cluster
+            .workers
+            .push(worker(&env, &format!("chaos-w{i}-0")).await);
+    }
+    for i in 0..2 {
+        cluster
+            .coordinators
+            .push(coordinator(&env, &format!("chaos-c{i}-0")).await);
+    }
+    for (name, expect) in defs {
+        runs.push((env.start(&name, json!({})).await, expect));
+    }
+
+    // The faults, spread over the first seconds of the runs.
+    let pause = || tokio::time::sleep(Duration::from_millis(1500));
+    pause().await;
+    cluster.restart_worker(0, 1).await;
+    pause().await;
+    let flushed = env.flush_redis().await;
+    cluster
+        .faults
+        .push(format!("Redis lost all {flushed} keys"));
+    pause().await;
+    cluster.coordinators[0].kill();
+    cluster
+        .faults
+        .push("SIGKILL coordinator 0, restarted".into());
+    cluster.coordinators[0] = coordinator(&env, "chaos-c0-1").await;
+    pause().await;
+    cluster.restart_worker(1, 1).await;
+    pause().await;
+    common::restart_postgres();
+    cluster.faults.push("Postgres restarted".into());
+    pause().await;
+    cluster.restart_worker(2, 1).await;
+    pause().await;
+    cluster.restart_worker(0, 2).await;
+
+    // Every run terminal, every node as its DAG says.
+    let deadline = Instant::now() + FINISH_TIMEOUT;
+    let mut statuses: HashMap<String, usize> = HashMap::new();
+    for (id, expect) in &runs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let run = env.wait_run(id, left.max(Duration::from_secs(1))).await;
+        let any_failed = expect.iter().any(|(s, _)| *s == "failed");
+        let want = if any_failed { "failed" } else { "succeeded" };
+        assert_eq!(run["status"], want, "{run:#}");
+        *statuses.entry(want.to_owned()).or_default() += 1;
+        for (i, (status, output)) in expect.iter().enumerate() {
+            let node = common::node_of(&run, &format!("n{i}"));
+            assert_eq!(node["status"], *status, "n{i} of {id}: {run:#}");
+            if let Some(output) = output {
+                assert_eq!(&node["output"], output, "n{i} of {id}: {run:#}");
+            }
+        }
+    }
+
+    // At most one successful attempt per node, whatever was retried.
+    let mut db = sqlx::PgConnection::connect(&env.db_url)
+        .await
+        .expect("connect to the test database");
+    let (doubles,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM (SELECT 1 FROM attempts WHERE status = 'succeeded'
+                               GROUP BY run_id, idx HAVING count(*) > 1) d",
+    )
+    .fetch_one(&mut db)
+    .await
+    .expect("count double successes");
+    assert_eq!(doubles, 0, "nodes with more than one successful attempt");
+    let (attempts,): (i64,) = sqlx::query_as("SELECT count(*) FROM attempts")
+        .fetch_one(&mut db)
+        .await
+        .expect("count attempts");
+
+    // Nothing left in any queue once leases of killed workers have run out.
+    let leftovers = common::eventually("every queue to drain", Duration::from_secs(30), || async {
+        let (status, body) = env.get("/v1/queues").await;
+        let busy: Vec<&Value> = body["queues"]
+            .as_array()
+            .map(|qs| {
+                qs.iter()
+                    .filter(|q| {
+                        ["ready", "delayed", "in_flight", "dead"]
+                            .iter()
+                            .any(|k| q[*k].as_u64() != Some(0))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if status == 200 && busy.is_empty() {
+            Ok(body.clone())
+        } else {
+            Err(body.clone())
+        }
+    })
+    .await;
+    println!(
+        "chaos: {} workflows, {total_nodes} nodes, {attempts} attempts, runs {statuses:?}, \
+         faults {:?}, {:.1} s; queues at the end: {leftovers}",
+        runs.len(),
+        cluster.faults,
+        started.elapsed().as_secs_f64()
+    );
+}
