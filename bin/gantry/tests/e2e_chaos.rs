@@ -92,9 +92,12 @@ fn definition(name: &str, dag: &[Node]) -> Value {
     json!({"name": name, "nodes": nodes})
 }
 
+/// Per node: the status it must end in, and its output when it succeeds.
+type Expected = Vec<(&'static str, Option<Value>)>;
+
 /// What each node must end as, and the output of those that succeed.
-fn expected(dag: &[Node]) -> Vec<(&'static str, Option<Value>)> {
-    let mut out: Vec<(&'static str, Option<Value>)> = Vec::with_capacity(dag.len());
+fn expected(dag: &[Node]) -> Expected {
+    let mut out: Expected = Vec::with_capacity(dag.len());
     for (i, node) in dag.iter().enumerate() {
         if node.parents.iter().any(|&p| out[p].0 != "succeeded") {
             out.push(("skipped", None));
@@ -164,7 +167,7 @@ async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
     let _api = env.serve("api", &[("GANTRY_MAX_QUEUE_DEPTH", "0")]).await;
     env.builtin_agents().await;
     let mut rng = Rng(SEED);
-    let mut runs: Vec<(String, Vec<(&'static str, Option<Value>)>)> = Vec::new();
+    let mut runs: Vec<(String, Expected)> = Vec::new();
     let mut total_nodes = 0;
     let mut defs = Vec::new();
     for w in 0..WORKFLOWS {
