@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_LENGTH;
 use gantry_dag::Problem;
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
@@ -35,6 +36,12 @@ impl FromRequest<Ctx> for BodyBytes {
     }
 }
 
+/// An oversized body is still read (and dropped) up to this much, so the
+/// client gets its 413 instead of a connection reset mid-upload.
+const DRAIN_MAX: u64 = 8 << 20;
+/// ... and for at most this long.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn read_body(req: Request, state: &Ctx) -> Result<Bytes> {
     let limit = state.state.config.max_body_bytes;
     let declared = req
@@ -42,14 +49,48 @@ async fn read_body(req: Request, state: &Ctx) -> Result<Bytes> {
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    let mut body = req.into_body();
+    if let Some(n) = declared.filter(|n| *n > limit as u64) {
+        if n <= DRAIN_MAX {
+            drain(&mut body, 0).await;
+        }
         return Err(Error::PayloadTooLarge { limit });
     }
-    match axum::body::to_bytes(req.into_body(), limit).await {
-        Ok(b) => Ok(b),
-        Err(e) if is_length_limit(&e) => Err(Error::PayloadTooLarge { limit }),
-        Err(e) => Err(Error::BadJson(format!("failed to read request body: {e}"))),
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            if is_length_limit(&e) {
+                Error::PayloadTooLarge { limit }
+            } else {
+                Error::BadJson(format!("failed to read request body: {e}"))
+            }
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if buf.len() + data.len() > limit {
+            drain(&mut body, (buf.len() + data.len()) as u64).await;
+            return Err(Error::PayloadTooLarge { limit });
+        }
+        buf.extend_from_slice(&data);
     }
+    Ok(buf.freeze())
+}
+
+/// Read and drop the rest of `body`, up to [`DRAIN_MAX`] in all and
+/// [`DRAIN_TIME`]; errors just end it.
+async fn drain(body: &mut axum::body::Body, mut seen: u64) {
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while seen <= DRAIN_MAX {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+                }
+                _ => break,
+            }
+        }
+    })
+    .await;
 }
 
 /// Whether the body error comes from the length limit (ours or the
@@ -70,6 +111,15 @@ fn is_length_limit(e: &axum::Error) -> bool {
 /// never a 422 about whatever part happened to parse.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| map_error(".", e))?;
+    // Every body of this API is an object; serde would otherwise read a
+    // struct from an array (`[]` as a run request with no input).
+    if !value.is_object() {
+        return Err(Error::invalid(
+            "$",
+            "bad_value",
+            "the request body must be a JSON object",
+        ));
+    }
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let path = e.path().to_string();
         map_error(&path, e.into_inner())

@@ -102,7 +102,7 @@ impl Error {
                 format!("{what} is unavailable, try again later")
             }
             Error::Internal(_) => "internal server error".to_owned(),
-            other => other.to_string(),
+            other => capped(other.to_string()),
         }
     }
 }
@@ -179,12 +179,24 @@ pub(crate) struct ProblemView {
     pub(crate) message: String,
 }
 
+/// Longest message or field path sent back. Problems quote what the client
+/// sent (a name, an id); a 100 KB name must not come back 100 KB long.
+const MAX_SHOWN_CHARS: usize = 300;
+
+/// `s`, cut to [`MAX_SHOWN_CHARS`] characters with a marker when longer.
+fn capped(s: String) -> String {
+    match s.char_indices().nth(MAX_SHOWN_CHARS) {
+        Some((cut, _)) => format!("{}... ({} bytes in all)", &s[..cut], s.len()),
+        None => s,
+    }
+}
+
 impl From<Problem> for ProblemView {
     fn from(p: Problem) -> Self {
         Self {
-            field: p.field,
+            field: capped(p.field),
             code: p.code.to_owned(),
-            message: p.message,
+            message: capped(p.message),
         }
     }
 }
