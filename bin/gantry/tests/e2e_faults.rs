@@ -91,3 +91,89 @@ async fn a_run_finishes_after_its_coordinator_is_killed() {
     let run = env.wait_run(&id, TIMEOUT).await;
     assert_finished_right(&run, 300);
 }
+
+/// A job whose agent kills its worker on every try goes dead after its
+/// tries (no endless loop), is listed with why, and a replay (once the
+/// agent is fixed) runs it to success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_kills_its_workers_goes_dead_and_replay_brings_it_back() {
+    let mut env = Env::new().await;
+    let lease = [("GANTRY_LEASE_MS", "1000")];
+    let _api = env.serve("api", &lease).await;
+    let _coordinator = env.coordinator("coord-poison", &lease).await;
+    let fixed = env.dir.path().join("fixed");
+    let script = env.script(
+        "poison.sh",
+        &format!(
+            "cat >/dev/null\nif [ -f '{}' ]; then echo '{{\"ok\": true}}'; exit 0; fi\n\
+             kill -9 $PPID\nexit 1",
+            fixed.display()
+        ),
+    );
+    env.builtin_agents().await;
+    env.agent(json!({
+        "name": "poison", "runtime": "process", "command": [script.to_str().unwrap()],
+        "timeout_s": 10,
+        "retry": {"max_attempts": 2, "initial_delay_ms": 100, "max_delay_ms": 200, "multiplier": 2.0}
+    }))
+    .await;
+    env.workflow(json!({"name": "poisoned", "nodes": [
+        {"id": "p", "agent": "poison"},
+        {"id": "q", "agent": "echo", "depends_on": ["p"], "input": {"after": "{{p.output.ok}}"}}
+    ]}))
+    .await;
+    let id = env.start("poisoned", json!({})).await;
+
+    // Keep a worker running: each one the job reaches dies (bounded).
+    let worker_env = [("GANTRY_LEASE_MS", "1000"), ("GANTRY_DOCKER", "off")];
+    let mut worker = env.worker("poison-w0", &worker_env).await;
+    let mut deaths = 0;
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let run = loop {
+        let run = env.run(&id).await;
+        if run["status"] != "running" {
+            break run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run never ended: {run:#}"
+        );
+        if worker.try_exit().is_some() {
+            deaths += 1;
+            assert!(deaths <= 5, "the job kept killing workers: {run:#}");
+            worker = env.worker(&format!("poison-w{deaths}"), &worker_env).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(run["status"], "failed", "{run:#}");
+    assert_eq!(deaths, 2, "one dead worker per try, two tries");
+    assert_eq!(node_of(&run, "p")["attempts"], 2, "{run:#}");
+    assert_eq!(node_of(&run, "q")["status"], "skipped", "{run:#}");
+
+    let (status, dead) = env.get("/v1/queues/default/jobs?state=dead").await;
+    assert_eq!(status, 200, "{dead}");
+    let job = format!("{id}:0");
+    let listed = dead["jobs"]
+        .as_array()
+        .and_then(|jobs| jobs.iter().find(|j| j["id"] == job.as_str()))
+        .unwrap_or_else(|| panic!("{job} is not listed dead: {dead}"));
+    assert_eq!(listed["deliveries"], 2, "{listed}");
+    assert!(
+        listed["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("lease expired"),
+        "{listed}"
+    );
+
+    std::fs::write(&fixed, "").expect("fix the agent");
+    let (status, body) = env
+        .post(&format!("/v1/queues/default/dead/{job}/replay"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "replay: {body}");
+    let run = env.wait_run(&id, TIMEOUT).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(node_of(&run, "q")["output"], json!({"after": true}));
+    let (_, dead) = env.get("/v1/queues/default/jobs?state=dead").await;
+    assert_eq!(dead["jobs"], json!([]), "replayed jobs leave the dead list");
+}

@@ -229,6 +229,57 @@ impl Engine {
             .ok_or_else(|| Error::NodeNotFound(node_id.to_owned()))
     }
 
+    /// List nodes whose every try died with its worker as dead jobs of
+    /// their queues. Logged, not returned: the node's failure is committed.
+    pub(crate) async fn bury(&self, dead: &[(Dispatch, u32)]) {
+        if dead.is_empty() {
+            return;
+        }
+        let jobs: Vec<(Job, u64)> = dead
+            .iter()
+            .map(|(d, tries)| {
+                let job = Job {
+                    id: d.job_id(),
+                    queue: d.queue.clone(),
+                    payload: serde_json::to_string(d).expect("dispatch serializes"),
+                };
+                (job, u64::from(*tries))
+            })
+            .collect();
+        let error = "every try ended with its lease expired: the job kills or hangs its workers";
+        if let Err(e) = self.queue.bury_jobs(&jobs, error).await {
+            tracing::warn!(jobs = jobs.len(), error = %e, "cannot list dead jobs");
+        }
+    }
+
+    /// Replay dead job `job` of `queue`. A node's job re-runs its run's
+    /// failed, cancelled and skipped nodes (a retry), which needs the run to
+    /// have ended; other jobs go back on the queue as they were. `None`
+    /// when there is no such dead job.
+    pub async fn replay_dead(&self, queue: &str, job: &str) -> Result<Option<String>> {
+        let Some(view) = self.queue.dead_job(queue, job).await? else {
+            return Ok(None);
+        };
+        match serde_json::from_str::<Dispatch>(&view.payload) {
+            Ok(d) => {
+                match self.retry(d.run_id).await {
+                    Ok(_) | Err(Error::RunNotFound(_)) => {}
+                    Err(Error::Conflict(m)) => {
+                        return Err(Error::Conflict(format!(
+                            "{m}; replay this job once its run has ended"
+                        )))
+                    }
+                    Err(e) => return Err(e),
+                }
+                self.queue.forget_dead(queue, job).await?;
+            }
+            Err(_) => {
+                self.queue.replay(queue, job).await?;
+            }
+        }
+        Ok(Some(view.payload))
+    }
+
     /// Hand dispatches to Redis. A failure is logged, not returned: the
     /// state is committed in Postgres and the reconciler delivers what Redis
     /// missed.

@@ -98,11 +98,14 @@ pub(crate) struct Applied {
     dispatches: Vec<gantry_store::Dispatch>,
     stops: Vec<uuid::Uuid>,
     observed: crate::observe::Observed,
+    /// Nodes whose every try died with its worker: listed as dead jobs.
+    dead: Vec<(gantry_store::Dispatch, u32)>,
 }
 
 impl Applied {
     pub(crate) async fn deliver(self, engine: &Engine) {
         self.observed.emit();
+        engine.bury(&self.dead).await;
         engine.deliver(self.dispatches).await;
         for run in self.stops {
             if let Err(e) = engine.queue.publish_cancel(&run.to_string()).await {
@@ -156,6 +159,28 @@ pub(crate) async fn advance_heads(
             tx.save(head, &dag, &plan, &state, &changed, &actions, &processed)
                 .await?,
         );
+        let failed: Vec<NodeIdx> = changed
+            .iter()
+            .copied()
+            .filter(|i| {
+                state
+                    .nodes
+                    .get(i)
+                    .is_some_and(|n| n.status == gantry_dag::NodeStatus::Failed)
+            })
+            .collect();
+        for (node, tries) in tx.died_of_lease_expiry(head.id, &failed).await? {
+            let dispatch = gantry_store::Dispatch {
+                run_id: head.id,
+                node,
+                queue: plan.node(node).queue.clone(),
+                workflow_id: head.workflow_id,
+                plan_hash: head.plan_hash.clone(),
+                delay_ms: None,
+                traceparent: None,
+            };
+            out.dead.push((dispatch, tries));
+        }
     }
     Ok(out)
 }

@@ -246,30 +246,66 @@ impl Queue {
     /// Move deliveries to the dead hash with `error` and take them off the
     /// stream: jobs that keep killing or wedging their workers.
     pub async fn bury(&self, deliveries: &[Delivery], error: &str) -> Result<()> {
-        if deliveries.is_empty() {
+        let jobs: Vec<(Job, u64)> = deliveries
+            .iter()
+            .map(|d| {
+                let job = Job {
+                    id: d.id.clone(),
+                    queue: d.queue.clone(),
+                    payload: d.payload.clone(),
+                };
+                (job, d.deliveries)
+            })
+            .collect();
+        self.bury_jobs(&jobs, error).await?;
+        self.ack(deliveries).await
+    }
+
+    /// Record jobs (with how often each was tried) as dead with `error`.
+    pub async fn bury_jobs(&self, jobs: &[(Job, u64)], error: &str) -> Result<()> {
+        if jobs.is_empty() {
             return Ok(());
         }
         let now = unix_ms();
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for d in deliveries {
+        for (job, tries) in jobs {
+            check_queue_name(&job.queue)?;
             let view = JobView {
-                id: d.id.clone(),
+                id: job.id.clone(),
                 state: JobState::Dead,
-                payload: d.payload.clone(),
+                payload: job.payload.clone(),
                 entry: None,
                 consumer: None,
-                deliveries: Some(d.deliveries),
+                deliveries: Some(*tries),
                 idle_ms: None,
                 at_ms: Some(now),
                 error: Some(error.to_owned()),
             };
             let json = serde_json::to_string(&view).expect("job view serializes");
-            pipe.hset(self.keys.dead(&d.queue), &d.id, json).ignore();
+            pipe.sadd(self.keys.queues(), &job.queue).ignore();
+            pipe.hset(self.keys.dead(&job.queue), &job.id, json)
+                .ignore();
         }
         let mut conn = self.conn.clone();
         pipe.query_async::<()>(&mut conn).await?;
-        self.ack(deliveries).await
+        Ok(())
+    }
+
+    /// One dead job, if `queue` has it.
+    pub async fn dead_job(&self, queue: &str, job: &str) -> Result<Option<JobView>> {
+        check_queue_name(queue)?;
+        let mut conn = self.conn.clone();
+        let value: Option<String> = conn.hget(self.keys.dead(queue), job).await?;
+        Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    /// Drop a dead job from the list; whether it was there.
+    pub async fn forget_dead(&self, queue: &str, job: &str) -> Result<bool> {
+        check_queue_name(queue)?;
+        let mut conn = self.conn.clone();
+        let removed: u64 = conn.hdel(self.keys.dead(queue), job).await?;
+        Ok(removed > 0)
     }
 
     /// Take `job` out of `queue`'s dead hash and deliver it again. `None`

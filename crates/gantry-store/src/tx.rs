@@ -419,6 +419,33 @@ impl<'c> RunTx<'c> {
         Ok(())
     }
 
+    /// Of `nodes` of `run`, those now `failed` because their last attempt's
+    /// lease ran out (its worker died or hung on every try): the jobs that
+    /// go to the dead list. With their tries.
+    pub async fn died_of_lease_expiry(
+        &mut self,
+        run: Uuid,
+        nodes: &[NodeIdx],
+    ) -> Result<Vec<(NodeIdx, u32)>> {
+        if nodes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let idxs: Vec<i32> = nodes.iter().map(|&i| i32_of(i)).collect();
+        let rows: Vec<(i32, i32)> = sqlx::query_as(
+            "SELECT idx, tries FROM nodes
+             WHERE run_id = $1 AND idx = ANY($2) AND status = 'failed'
+               AND error = 'lease expired'",
+        )
+        .bind(run)
+        .bind(&idxs)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(i, t)| (u32_of(i), u32_of(t)))
+            .collect())
+    }
+
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
         Ok(())

@@ -197,9 +197,9 @@ pub(crate) async fn jobs(
     }))
 }
 
-/// Put a dead job back on its queue. Its node is claimed again only if
-/// Postgres still has it waiting (queued, or a retry due); otherwise the
-/// delivery is dropped as a duplicate.
+/// Replay a dead job. A node's job re-runs its run's failed, cancelled and
+/// skipped nodes (409 while the run is still running); any other job goes
+/// back on its queue as it was.
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue}/dead/{job}/replay",
@@ -211,6 +211,7 @@ pub(crate) async fn jobs(
     responses(
         (status = 200, description = "the job as it was when dead, now queued again", body = JobItem),
         (status = 404, description = "no such dead job", body = ErrorBody),
+        (status = 409, description = "the job's run is still running", body = ErrorBody),
         (status = 503, description = "redis unreachable", body = ErrorBody),
     )
 )]
@@ -222,13 +223,17 @@ pub(crate) async fn replay(
     if job.is_empty() || job.len() > 128 {
         return Err(Error::NotFound("dead job not found".to_owned()));
     }
-    match ctx.engine().queue.replay(queue, &job).await? {
-        Some(view) => {
-            tracing::info!(queue, job = %job, "replayed a dead job");
-            Ok(Json(view.into()))
-        }
-        None => Err(Error::NotFound(format!(
-            "no dead job {job:?} in queue {queue:?}"
-        ))),
-    }
+    let missing = || Error::NotFound(format!("no dead job {job:?} in queue {queue:?}"));
+    let view = ctx
+        .engine()
+        .queue
+        .dead_job(queue, &job)
+        .await?
+        .ok_or_else(missing)?;
+    ctx.engine()
+        .replay_dead(queue, &job)
+        .await?
+        .ok_or_else(missing)?;
+    tracing::info!(queue, job = %job, "replayed a dead job");
+    Ok(Json(view.into()))
 }
