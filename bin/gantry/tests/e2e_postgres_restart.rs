@@ -1,7 +1,8 @@
-//! Postgres restarted mid-run (SPEC section 5): every role reconnects, runs
-//! finish with the right outputs, no node runs twice, and `/readyz` answers
-//! 200 again. Its own test binary: cargo runs test binaries one at a time,
-//! so restarting the shared server disturbs no other test.
+//! Postgres stopped and started again mid-run (SPEC section 5): `/readyz`
+//! says 503 naming postgres while it is down, every role reconnects, runs
+//! finish with the right outputs, no node runs twice, and `/readyz` is 200
+//! again. Its own test binary: cargo runs test binaries one at a time, so
+//! stopping the shared server disturbs no other test.
 
 mod common;
 
@@ -29,7 +30,27 @@ async fn runs_finish_right_across_a_postgres_restart() {
         env.start("through-restart", json!({})).await,
     ];
     env.wait_node(&ids[0], "n1", "succeeded", TIMEOUT).await;
-    common::restart_postgres();
+    // Down for a while, not just restarted: /readyz must say so.
+    tokio::task::spawn_blocking(common::stop_postgres)
+        .await
+        .expect("stop");
+    let down = common::eventually("/readyz to report postgres down", TIMEOUT, || async {
+        let (status, body) = env.get("/readyz").await;
+        if status == 503 {
+            Ok(body)
+        } else {
+            Err(body)
+        }
+    })
+    .await;
+    assert!(
+        down.to_string().contains("postgres"),
+        "503 names the dependency: {down}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::task::spawn_blocking(common::start_services)
+        .await
+        .expect("start");
 
     for id in &ids {
         let run = env.wait_run(id, TIMEOUT).await;

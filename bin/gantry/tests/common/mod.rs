@@ -275,19 +275,19 @@ impl Env {
     }
 }
 
-/// `pg_ctl restart -m fast` on the server scripts/services.sh started.
-pub(crate) fn restart_postgres() {
+/// `pg_ctl ACTION -m fast` on the server scripts/services.sh started, as
+/// the user that owns it (initdb and postgres refuse to run as root).
+fn pg_ctl(action: &str) {
     let data = std::env::var("GANTRY_PG_DATA")
         .expect("GANTRY_PG_DATA is not set: run `eval \"$(scripts/services.sh)\"` first");
     let bin = std::env::var("GANTRY_PG_BIN").expect("GANTRY_PG_BIN is not set");
     let pg_ctl = format!("{bin}/pg_ctl");
-    // The restarted server must log to its file, not to this process's
+    // A restarted server must log to its file, not to this process's
     // output, which closes when the test ends.
     let log = format!("{data}/postgres.log");
     let args = [
-        "-D", &data, "-l", &log, "-w", "-t", "60", "restart", "-m", "fast",
+        "-D", &data, "-l", &log, "-w", "-t", "60", action, "-m", "fast",
     ];
-    // initdb and postgres refuse to run as root; the cluster belongs to `postgres`.
     let is_root = std::process::Command::new("id")
         .arg("-u")
         .output()
@@ -301,7 +301,28 @@ pub(crate) fn restart_postgres() {
         std::process::Command::new(&pg_ctl).args(args).status()
     }
     .expect("run pg_ctl");
-    assert!(status.success(), "pg_ctl restart failed: {status}");
+    assert!(status.success(), "pg_ctl {action} failed: {status}");
+}
+
+/// Restart Postgres (fast shutdown, then up again at once).
+pub(crate) fn restart_postgres() {
+    pg_ctl("restart");
+}
+
+/// Stop Postgres; [`start_services`] brings it back.
+pub(crate) fn stop_postgres() {
+    pg_ctl("stop");
+}
+
+/// scripts/services.sh: starts whatever of Redis and Postgres is down, with
+/// the options the suite runs them with.
+pub(crate) fn start_services() {
+    let status = std::process::Command::new("bash")
+        .arg(repo_root().join("scripts/services.sh"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run scripts/services.sh");
+    assert!(status.success(), "scripts/services.sh failed: {status}");
 }
 
 /// Drop the test's database (forcing its connections closed) and delete its
