@@ -237,14 +237,7 @@ impl Engine {
         }
         let jobs: Vec<(Job, u64)> = dead
             .iter()
-            .map(|(d, tries)| {
-                let job = Job {
-                    id: d.job_id(),
-                    queue: d.queue.clone(),
-                    payload: serde_json::to_string(d).expect("dispatch serializes"),
-                };
-                (job, u64::from(*tries))
-            })
+            .map(|(d, tries)| (job_of(d), u64::from(*tries)))
             .collect();
         let error = "every try ended with its lease expired: the job kills or hangs its workers";
         if let Err(e) = self.queue.bury_jobs(&jobs, error).await {
@@ -256,7 +249,11 @@ impl Engine {
     /// failed, cancelled and skipped nodes (a retry), which needs the run to
     /// have ended; other jobs go back on the queue as they were. `None`
     /// when there is no such dead job.
-    pub async fn replay_dead(&self, queue: &str, job: &str) -> Result<Option<String>> {
+    pub async fn replay_dead(
+        &self,
+        queue: &str,
+        job: &str,
+    ) -> Result<Option<gantry_queue::JobView>> {
         let Some(view) = self.queue.dead_job(queue, job).await? else {
             return Ok(None);
         };
@@ -277,7 +274,7 @@ impl Engine {
                 self.queue.replay(queue, job).await?;
             }
         }
-        Ok(Some(view.payload))
+        Ok(Some(view))
     }
 
     /// Hand dispatches to Redis. A failure is logged, not returned: the
@@ -290,11 +287,7 @@ impl Engine {
         let mut now = Vec::new();
         let mut later = Vec::new();
         for d in dispatches {
-            let job = Job {
-                id: d.job_id(),
-                queue: d.queue.clone(),
-                payload: serde_json::to_string(&d).expect("dispatch serializes"),
-            };
+            let job = job_of(&d);
             match d.delay_ms {
                 Some(ms) if ms > 0 => later.push((job, Duration::from_millis(ms))),
                 _ => now.push(job),
@@ -310,5 +303,14 @@ impl Engine {
                 tracing::warn!(jobs = later.len(), error = %e, "scheduling failed; the reconciler will retry");
             }
         }
+    }
+}
+
+/// The Redis job that delivers `d`: one id per node, the dispatch as payload.
+fn job_of(d: &Dispatch) -> Job {
+    Job {
+        id: d.job_id(),
+        queue: d.queue.clone(),
+        payload: serde_json::to_string(d).expect("dispatch serializes"),
     }
 }

@@ -223,17 +223,11 @@ pub(crate) async fn replay(
     if job.is_empty() || job.len() > 128 {
         return Err(Error::NotFound("dead job not found".to_owned()));
     }
-    let missing = || Error::NotFound(format!("no dead job {job:?} in queue {queue:?}"));
     let view = ctx
         .engine()
-        .queue
-        .dead_job(queue, &job)
-        .await?
-        .ok_or_else(missing)?;
-    ctx.engine()
         .replay_dead(queue, &job)
         .await?
-        .ok_or_else(missing)?;
+        .ok_or_else(|| Error::NotFound(format!("no dead job {job:?} in queue {queue:?}")))?;
     tracing::info!(queue, job = %job, "replayed a dead job");
     Ok(Json(view.into()))
 }
