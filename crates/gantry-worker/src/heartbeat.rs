@@ -1,5 +1,5 @@
 //! The worker's presence in Redis (`GET /v1/workers`): who it is, its
-//! queues and concurrency, and what it runs now, renewed every few seconds
+//! queues and concurrency, and what it runs now, renewed every second
 //! and removed when it stops. Losing it is harmless: leases, not presence,
 //! decide who owns a node.
 
