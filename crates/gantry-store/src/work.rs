@@ -91,16 +91,14 @@ impl Store {
                      started_at = clock_timestamp(), finished_at = NULL, retry_at = NULL
                  FROM due d
                  WHERE n.run_id = d.run_id AND n.idx = d.idx
-                 RETURNING n.run_id, n.idx, n.attempt, n.started_at
+                 RETURNING n.run_id, n.idx, n.attempt, n.started_at, d.ready_at
              ), attempts AS (
                  INSERT INTO attempts (run_id, idx, attempt, worker, status, started_at)
                  SELECT run_id, idx, attempt, $1, 'running', started_at FROM claimed
              )
              SELECT c.run_id, c.idx, c.attempt, r.workflow_id, r.plan_hash, r.input,
-                    extract(epoch FROM c.started_at - d.ready_at)::float8 AS waited_s
-             FROM claimed c
-             JOIN runs r ON r.id = c.run_id
-             JOIN due d ON d.run_id = c.run_id AND d.idx = c.idx
+                    extract(epoch FROM c.started_at - c.ready_at)::float8 AS waited_s
+             FROM claimed c JOIN runs r ON r.id = c.run_id
              ORDER BY c.run_id, c.idx",
         )
         .bind(worker)
