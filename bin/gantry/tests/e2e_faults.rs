@@ -177,3 +177,70 @@ async fn a_job_that_kills_its_workers_goes_dead_and_replay_brings_it_back() {
     let (_, dead) = env.get("/v1/queues/default/jobs?state=dead").await;
     assert_eq!(dead["jobs"], json!([]), "replayed jobs leave the dead list");
 }
+
+fn signal(pid: u32, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill {sig} {pid}");
+}
+
+/// A worker frozen mid-attempt loses its lease; another worker runs the
+/// node again; when the frozen one wakes, its late result is rejected
+/// (fencing by attempt) and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_workers_late_result_is_rejected() {
+    let mut env = Env::new().await;
+    let lease = [("GANTRY_LEASE_MS", "1000")];
+    let _api = env.serve("api", &lease).await;
+    let _coordinator = env.coordinator("coord-stale", &lease).await;
+    let script = env.script(
+        "slow.sh",
+        "cat >/dev/null\nsleep 2\necho \"{\\\"attempt\\\": $GANTRY_ATTEMPT}\"",
+    );
+    env.builtin_agents().await;
+    env.agent(json!({
+        "name": "slow", "runtime": "process", "command": [script.to_str().unwrap()],
+        "timeout_s": 20,
+        "retry": {"max_attempts": 3, "initial_delay_ms": 100, "max_delay_ms": 200, "multiplier": 2.0}
+    }))
+    .await;
+    env.workflow(json!({"name": "stale", "nodes": [
+        {"id": "s", "agent": "slow"},
+        {"id": "t", "agent": "echo", "depends_on": ["s"], "input": {"got": "{{s.output.attempt}}"}}
+    ]}))
+    .await;
+    let worker_env = [("GANTRY_LEASE_MS", "1000"), ("GANTRY_DOCKER", "off")];
+    let mut frozen = env.worker("stale-a", &worker_env).await;
+    let id = env.start("stale", json!({})).await;
+    env.wait_node(&id, "s", "running", TIMEOUT).await;
+    // Freeze the worker (not its agent): its lease renewals stop.
+    signal(frozen.pid(), "-STOP");
+    let _fresh = env.worker("stale-b", &worker_env).await;
+    let run = env.wait_run(&id, TIMEOUT).await;
+    signal(frozen.pid(), "-CONT");
+    frozen.wait_log("late results rejected", TIMEOUT).await;
+
+    let after = env.run(&id).await;
+    assert_eq!(after["status"], "succeeded", "{after:#}");
+    assert_eq!(after, run, "the late result changed nothing");
+    assert_eq!(
+        node_of(&after, "s")["output"],
+        json!({"attempt": 2}),
+        "{after:#}"
+    );
+    assert_eq!(
+        node_of(&after, "t")["output"],
+        json!({"got": 2}),
+        "{after:#}"
+    );
+    let detail = env.node(&id, "s").await;
+    let attempts = detail["attempts_detail"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 2, "{detail:#}");
+    assert_eq!(attempts[0]["worker"], "stale-a", "{detail:#}");
+    assert_eq!(attempts[0]["status"], "failed", "{detail:#}");
+    assert_eq!(attempts[0]["error"], "lease expired", "{detail:#}");
+    assert_eq!(attempts[1]["worker"], "stale-b", "{detail:#}");
+    assert_eq!(attempts[1]["status"], "succeeded", "{detail:#}");
+}
