@@ -88,6 +88,19 @@ pub(crate) struct ApiArgs {
     /// this many waiting jobs (ready and delayed); 0 is no limit.
     #[arg(long, env = "GANTRY_MAX_QUEUE_DEPTH", default_value_t = 100_000)]
     pub(crate) max_queue_depth: u64,
+    /// Hex SHA-256 of each accepted bearer token, comma separated
+    /// (`printf %s TOKEN | sha256sum`). None: `/v1` is open.
+    #[arg(
+        long,
+        env = "GANTRY_API_TOKEN_SHA256",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub(crate) api_token_sha256: Vec<String>,
+    /// Requests per second per token (per client address when open), bursts
+    /// of twice that; over it, 429 with `Retry-After`. 0: no limit.
+    #[arg(long, env = "GANTRY_RATE_LIMIT_PER_S", default_value_t = 0)]
+    pub(crate) rate_limit_per_s: u32,
 }
 
 #[derive(Args, Clone, Debug)]

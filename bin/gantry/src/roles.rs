@@ -84,12 +84,19 @@ async fn serve_api(
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "api listening");
     let depth = (args.max_queue_depth > 0).then_some(args.max_queue_depth);
+    let access = gantry_api::Access::new(args.api_token_sha256.clone(), args.rate_limit_per_s);
+    if access.is_open() {
+        tracing::warn!(
+            "no GANTRY_API_TOKEN_SHA256 configured: /v1 accepts requests without a token"
+        );
+    }
     let state = gantry_api::AppState {
         engine: engine.with_max_queue_depth(depth),
         config: gantry_api::ApiConfig {
             max_body_bytes: args.max_body_bytes,
             max_nodes: args.max_nodes,
         },
+        access,
     };
     gantry_api::serve(listener, state, async move { shutdown.cancelled().await }).await?;
     Ok(())

@@ -18,6 +18,9 @@ pub enum Error {
     /// Unknown resource or route (404).
     #[error("{0}")]
     NotFound(String),
+    /// No bearer token, or one that is not accepted (401).
+    #[error("a valid bearer token is required (Authorization: Bearer TOKEN)")]
+    Unauthorized,
     /// Known route, wrong method (405).
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -72,6 +75,7 @@ impl Error {
             Error::BadJson(_) => StatusCode::BAD_REQUEST,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -86,6 +90,7 @@ impl Error {
             Error::BadJson(_) => "bad_json",
             Error::NotFound(_) => "not_found",
             Error::MethodNotAllowed => "method_not_allowed",
+            Error::Unauthorized => "unauthorized",
             Error::Conflict(_) => "conflict",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::Validation { .. } => "validation_failed",
@@ -161,7 +166,7 @@ pub(crate) struct ErrorBody {
 /// Inside [`ErrorBody`].
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ErrorDetail {
-    /// `bad_json`, `not_found`, `method_not_allowed`, `conflict`,
+    /// `bad_json`, `unauthorized`, `not_found`, `method_not_allowed`, `conflict`,
     /// `payload_too_large`, `validation_failed`, `too_many_requests`, `unavailable` or
     /// `internal`.
     pub(crate) code: &'static str,
@@ -232,6 +237,12 @@ impl IntoResponse for Error {
         if let Some(secs) = retry_after {
             res.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
         }
         res
     }

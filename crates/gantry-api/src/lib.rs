@@ -4,6 +4,7 @@
 //! it on a listener until a shutdown future fires. Every error answers with
 //! the SPEC body `{"error": {"code", "message", "details"}}`.
 
+mod auth;
 mod body;
 mod error;
 mod events;
@@ -11,6 +12,7 @@ mod idempotency;
 mod openapi;
 mod routes;
 
+pub use auth::{token_hash, Access};
 pub use error::{Error, Result};
 
 use axum::extract::DefaultBodyLimit;
@@ -47,11 +49,17 @@ impl Default for ApiConfig {
 pub struct AppState {
     pub engine: Engine,
     pub config: ApiConfig,
+    /// Tokens and rate limits of `/v1` (default: open, unlimited).
+    pub access: Access,
 }
 
 impl AppState {
     pub fn new(engine: Engine, config: ApiConfig) -> Self {
-        Self { engine, config }
+        Self {
+            engine,
+            config,
+            access: Access::default(),
+        }
     }
 }
 
@@ -88,6 +96,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let token = CancellationToken::new();
     let app = router(state, token.clone());
+    // Client addresses key the rate limit when no tokens are configured.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -105,15 +115,23 @@ fn router(state: AppState, shutdown: CancellationToken) -> Router {
         hub,
         shutdown,
     };
-    Router::new()
+    // Every /v1 route sits behind the token and rate-limit guard; health,
+    // metrics and the OpenAPI document stay open for probes and scrapers.
+    let v1 = Router::new()
         .merge(routes::agents::routes())
         .merge(routes::workflows::routes())
         .merge(routes::runs::routes())
         .merge(routes::queues::routes())
         .merge(routes::workers::routes())
+        .route("/v1/runs/{id}/events", get(events::run_events))
+        .route_layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            auth::guard,
+        ));
+    Router::new()
+        .merge(v1)
         .merge(routes::health::routes())
         .merge(routes::metrics::routes())
-        .route("/v1/runs/{id}/events", get(events::run_events))
         .route("/openapi.json", get(openapi::spec))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -25,10 +25,10 @@ pub async fn state(pool: PgPool) -> AppState {
     let queue = Queue::connect(&redis_url(), &prefix)
         .await
         .expect("redis must be running for these tests");
-    AppState {
-        engine: Engine::new(Store::from_pool(pool), queue),
-        config: ApiConfig::default(),
-    }
+    AppState::new(
+        Engine::new(Store::from_pool(pool), queue),
+        ApiConfig::default(),
+    )
 }
 
 pub async fn test_app(pool: PgPool) -> Router {

@@ -1,0 +1,117 @@
+//! Bearer tokens and per-client rate limits on `/v1`. Only SHA-256 hashes
+//! of tokens are configured, so a leaked configuration leaks no token. With
+//! no hashes configured the API is open (a laptop's `gantry dev`), and the
+//! binary warns about it at start-up.
+
+use crate::error::Error;
+use crate::Ctx;
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+/// Who may call `/v1`, and how often.
+#[derive(Clone, Default)]
+pub struct Access {
+    /// Hex SHA-256 of each accepted token; empty: no token needed.
+    hashes: Arc<HashSet<String>>,
+    /// Requests per second per token (per client address when open).
+    limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("tokens", &self.hashes.len())
+            .field("rate_limited", &self.limiter.is_some())
+            .finish()
+    }
+}
+
+/// Hex SHA-256 of a token, as configured in `GANTRY_API_TOKEN_SHA256`.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Access {
+    /// `hashes`: hex SHA-256 of accepted tokens (case-insensitive);
+    /// `per_second`: 0 for no rate limit, else the sustained rate, with
+    /// bursts of twice that.
+    pub fn new(hashes: impl IntoIterator<Item = String>, per_second: u32) -> Self {
+        let limiter = NonZeroU32::new(per_second).map(|rate| {
+            let burst = rate.saturating_mul(NonZeroU32::new(2).expect("2 > 0"));
+            Arc::new(DefaultKeyedRateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(burst),
+            ))
+        });
+        Self {
+            hashes: Arc::new(
+                hashes
+                    .into_iter()
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect(),
+            ),
+            limiter,
+        }
+    }
+
+    /// Whether a token is required.
+    pub fn is_open(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// The client's rate-limit key: its token's hash, or its address when
+    /// the API is open. `Err` when the request may not pass.
+    fn admit(&self, req: &Request) -> Result<String, Error> {
+        if self.is_open() {
+            let peer = req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+            return Ok(peer);
+        }
+        let token = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(Error::Unauthorized)?;
+        let hash = token_hash(token);
+        // Comparing hashes, not tokens: timing reveals nothing usable.
+        if self.hashes.contains(&hash) {
+            Ok(hash)
+        } else {
+            Err(Error::Unauthorized)
+        }
+    }
+}
+
+/// Middleware on `/v1`: 401 without a valid token, 429 with `Retry-After`
+/// over the client's rate.
+pub(crate) async fn guard(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
+    let access = &ctx.state.access;
+    let key = match access.admit(&req) {
+        Ok(key) => key,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(limiter) = &access.limiter {
+        if let Err(not_until) = limiter.check_key(&key) {
+            let clock = governor::clock::DefaultClock::default();
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&clock));
+            return Error::TooManyRequests {
+                message: "rate limit exceeded; retry later".to_owned(),
+                retry_after_s: wait.as_secs().max(1),
+            }
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
