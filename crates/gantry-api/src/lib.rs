@@ -24,7 +24,11 @@ use std::any::Any;
 use std::future::Future;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+
+/// Longest a handler may take to answer.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Limits of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,10 +140,28 @@ fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(routes::metrics::track))
+        .layer(axum::middleware::from_fn(time_limit))
         .layer(DefaultBodyLimit::max(limit))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(TraceLayer::new_for_http())
+        // Every answer carries `x-request-id` (the caller's, or a new UUID).
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(ctx)
+}
+
+/// A handler that has not answered within [`REQUEST_TIMEOUT`] gets 503 in
+/// the SPEC error shape. An SSE stream answers at once, so only its start
+/// is bounded.
+async fn time_limit(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => Error::Unavailable {
+            what: "the server",
+            reason: format!("request took longer than {REQUEST_TIMEOUT:?}"),
+        }
+        .into_response(),
+    }
 }
 
 async fn not_found() -> Error {

@@ -1,6 +1,7 @@
 //! Bearer tokens and rate limits on `/v1`, against the real router on real
 //! Postgres and Redis: 401 without a valid token (only hashes configured),
-//! probes and scrapes stay open, and 429 with `Retry-After` over the rate.
+//! probes and scrapes stay open, every answer has a request id, and 429
+//! with `Retry-After` over the rate.
 
 mod common;
 
@@ -48,6 +49,20 @@ async fn v1_needs_a_valid_bearer_token(pool: PgPool) {
     assert_eq!(r.status.as_u16(), 200, "{}", r.json);
     // The token never appears in what the API says.
     assert!(!r.json.to_string().contains("s3cret-token"));
+
+    // Every answer carries a request id: the caller's, or a fresh one.
+    let r = send(
+        &app,
+        "GET",
+        "/v1/workflows",
+        None,
+        &[ok[0], ("x-request-id", "req-42")],
+    )
+    .await;
+    assert_eq!(r.headers["x-request-id"], "req-42");
+    let r = send(&app, "GET", "/v1/workflows", None, &[]).await;
+    let id = r.headers["x-request-id"].to_str().unwrap();
+    assert_eq!(uuid::Uuid::parse_str(id).map(|_| ()), Ok(()), "{id}");
 
     for open in ["/healthz", "/readyz", "/openapi.json", "/metrics"] {
         let r = send(&app, "GET", open, None, &[]).await;
