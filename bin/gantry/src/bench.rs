@@ -49,8 +49,9 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "chain" => chain(&engine, args.nodes.unwrap_or(200), args.concurrency).await,
         "fanout" => fanout(&engine, args.nodes.unwrap_or(2000), args.concurrency).await,
         "docker" => crate::bench_docker::run(&engine, args.nodes.unwrap_or(20)).await,
+        "scale" => crate::bench_scale::run(&engine, &conn, args.nodes.unwrap_or(400)).await,
         other => Err(anyhow::anyhow!(
-            "unknown scenario {other:?}; expected chain or fanout"
+            "unknown scenario {other:?}; expected chain, fanout, docker or scale"
         )),
     };
     stop.cancel();
@@ -93,7 +94,7 @@ fn node(id: String, deps: Vec<String>) -> NodeDef {
 
 /// Start a run and wait until it ends. Returns its id and wall time from
 /// the stored creation and finish timestamps.
-async fn run_once(engine: &Engine, wf: &WorkflowRecord) -> anyhow::Result<(Uuid, f64)> {
+pub(crate) async fn run_once(engine: &Engine, wf: &WorkflowRecord) -> anyhow::Result<(Uuid, f64)> {
     let id = match engine.start_run(wf, &json!({}), None).await? {
         Started::New(r) => r.id,
         other => bail!("unexpected start result {other:?}"),
@@ -138,7 +139,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn r3(x: f64) -> f64 {
+pub(crate) fn r3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 

@@ -206,7 +206,7 @@ enum RunsCmd {
 
 #[derive(Args, Clone, Debug)]
 pub(crate) struct BenchArgs {
-    /// `chain` or `fanout`.
+    /// `chain`, `fanout`, `docker` or `scale`.
     pub(crate) scenario: String,
     #[arg(long)]
     pub(crate) nodes: Option<usize>,

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_docker;
+mod bench_scale;
 mod cli;
 mod client;
 mod roles;
