@@ -170,15 +170,7 @@ pub(crate) async fn advance_heads(
             })
             .collect();
         for (node, tries) in tx.died_of_lease_expiry(head.id, &failed).await? {
-            let dispatch = gantry_store::Dispatch {
-                run_id: head.id,
-                node,
-                queue: plan.node(node).queue.clone(),
-                workflow_id: head.workflow_id,
-                plan_hash: head.plan_hash.clone(),
-                delay_ms: None,
-                traceparent: None,
-            };
+            let dispatch = gantry_store::Dispatch::of(head, &plan, node, None, None);
             out.dead.push((dispatch, tries));
         }
     }

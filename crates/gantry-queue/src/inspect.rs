@@ -52,7 +52,8 @@ pub struct JobPage {
     pub next: Option<String>,
 }
 
-fn unix_ms() -> u64 {
+/// Milliseconds since the Unix epoch, as job and worker times are kept.
+pub fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

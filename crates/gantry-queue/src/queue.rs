@@ -210,6 +210,19 @@ impl Queue {
         Ok(names)
     }
 
+    /// Counts of every known queue, by name.
+    pub async fn all_stats(&self) -> Result<Vec<(String, QueueStats)>> {
+        let mut names = self.queues().await?;
+        names.sort_unstable();
+        names.dedup();
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let stats = self.stats(&name).await?;
+            out.push((name, stats));
+        }
+        Ok(out)
+    }
+
     /// Counts of one queue; zeros when it has no keys (e.g. after a flush).
     pub async fn stats(&self, queue: &str) -> Result<QueueStats> {
         check_queue_name(queue)?;

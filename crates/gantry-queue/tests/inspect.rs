@@ -110,6 +110,15 @@ async fn a_buried_job_is_listed_dead_and_replay_brings_it_back() {
     delete_prefix(&p).await;
 }
 
+async fn live_ids(q: &gantry_queue::Queue) -> Vec<String> {
+    q.workers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.id)
+        .collect()
+}
+
 #[tokio::test]
 async fn worker_presence_expires_without_heartbeats() {
     let (q, p) = setup("workers").await;
@@ -127,25 +136,11 @@ async fn worker_presence_expires_without_heartbeats() {
     q.heartbeat(&info("w2"), Duration::from_secs(30))
         .await
         .unwrap();
-    let ids: Vec<String> = q
-        .workers()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|w| w.id)
-        .collect();
-    assert_eq!(ids, ["w1", "w2"]);
+    assert_eq!(live_ids(&q).await, ["w1", "w2"]);
     assert_eq!(q.workers().await.unwrap()[0], info("w1"));
 
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let ids: Vec<String> = q
-        .workers()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|w| w.id)
-        .collect();
-    assert_eq!(ids, ["w2"], "w1 stopped beating");
+    assert_eq!(live_ids(&q).await, ["w2"], "w1 stopped beating");
     q.worker_gone("w2").await.unwrap();
     assert!(q.workers().await.unwrap().is_empty());
     delete_prefix(&p).await;

@@ -53,6 +53,25 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
+    /// The delivery of `node` of `head`'s run, on the queue its plan gives.
+    pub fn of(
+        head: &RunHead,
+        plan: &gantry_dag::Plan,
+        node: NodeIdx,
+        delay_ms: Option<u64>,
+        traceparent: Option<String>,
+    ) -> Self {
+        Self {
+            run_id: head.id,
+            node,
+            queue: plan.node(node).queue.clone(),
+            workflow_id: head.workflow_id,
+            plan_hash: head.plan_hash.clone(),
+            delay_ms,
+            traceparent,
+        }
+    }
+
     /// `RUN_ID:NODE_IDX`: one job per node, whatever the attempt.
     pub fn job_id(&self) -> String {
         format!("{}:{}", self.run_id, self.node)

@@ -312,14 +312,8 @@ impl<'c> RunTx<'c> {
         .fetch_one(&mut *self.tx)
         .await?;
 
-        let dispatch = |node: NodeIdx, delay_ms: Option<u64>| Dispatch {
-            run_id: head.id,
-            node,
-            queue: plan.node(node).queue.clone(),
-            workflow_id: head.workflow_id,
-            plan_hash: head.plan_hash.clone(),
-            delay_ms,
-            traceparent: traceparent.clone(),
+        let dispatch = |node: NodeIdx, delay_ms: Option<u64>| {
+            Dispatch::of(head, plan, node, delay_ms, traceparent.clone())
         };
         Ok(actions
             .iter()

@@ -6,21 +6,15 @@
 use crate::held::Held;
 use crate::Config;
 use gantry_coordinator::Engine;
-use gantry_queue::WorkerInfo;
+use gantry_queue::{unix_ms, WorkerInfo};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// A beat a second (a `SET` per worker per second is nothing for Redis,
 /// and the running list stays fresh); presence lives five beats.
 const EVERY: Duration = Duration::from_secs(1);
 const PRESENCE: Duration = Duration::from_secs(5);
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 pub(crate) async fn run(engine: Engine, config: Arc<Config>, held: Held, stop: CancellationToken) {
     let started_at_ms = unix_ms();

@@ -32,28 +32,21 @@ pub(crate) async fn metrics(State(ctx): State<Ctx>) -> Response {
 }
 
 async fn refresh_queue_gauges(ctx: &Ctx) {
-    let queue = &ctx.engine().queue;
-    let names = match queue.queues().await {
-        Ok(names) => names,
+    let all = match ctx.engine().queue.all_stats().await {
+        Ok(all) => all,
         Err(e) => {
-            tracing::warn!(error = %e, "metrics: cannot list queues");
+            tracing::warn!(error = %e, "metrics: cannot read queues");
             return;
         }
     };
-    for name in names {
-        match queue.stats(&name).await {
-            Ok(s) => {
-                for (state, n) in [
-                    ("ready", s.ready),
-                    ("delayed", s.delayed),
-                    ("in_flight", s.in_flight),
-                    ("dead", s.dead),
-                ] {
-                    metrics::gauge!(t::QUEUE_JOBS, "queue" => name.clone(), "state" => state)
-                        .set(n as f64);
-                }
-            }
-            Err(e) => tracing::warn!(queue = %name, error = %e, "metrics: cannot read queue"),
+    for (name, s) in all {
+        for (state, n) in [
+            ("ready", s.ready),
+            ("delayed", s.delayed),
+            ("in_flight", s.in_flight),
+            ("dead", s.dead),
+        ] {
+            metrics::gauge!(t::QUEUE_JOBS, "queue" => name.clone(), "state" => state).set(n as f64);
         }
     }
 }

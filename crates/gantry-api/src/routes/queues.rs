@@ -46,21 +46,20 @@ pub(crate) struct QueueList {
     )
 )]
 pub(crate) async fn list(State(ctx): State<Ctx>) -> Result<Json<QueueList>> {
-    let queue = &ctx.engine().queue;
-    let mut names = queue.queues().await?;
-    names.sort_unstable();
-    names.dedup();
-    let mut queues = Vec::with_capacity(names.len());
-    for name in names {
-        let s = queue.stats(&name).await?;
-        queues.push(QueueView {
+    let queues = ctx
+        .engine()
+        .queue
+        .all_stats()
+        .await?
+        .into_iter()
+        .map(|(name, s)| QueueView {
             name,
             ready: s.ready,
             delayed: s.delayed,
             in_flight: s.in_flight,
             dead: s.dead,
-        });
-    }
+        })
+        .collect();
     Ok(Json(QueueList { queues }))
 }
 
