@@ -284,6 +284,11 @@ impl Engine {
         if dispatches.is_empty() {
             return;
         }
+        // Each queue's lease-expiry counter exists (at 0) from its first job.
+        let mut queues: Vec<&str> = dispatches.iter().map(|d| d.queue.as_str()).collect();
+        queues.sort_unstable();
+        queues.dedup();
+        gantry_telemetry::init_lease_expiries(queues);
         let mut now = Vec::new();
         let mut later = Vec::new();
         for d in dispatches {

@@ -8,9 +8,9 @@ use crate::{Config, Engine, Result};
 
 /// One reconciliation pass.
 pub(crate) async fn once(engine: &Engine, config: &Config) -> Result<()> {
-    let expired = engine.store.expire_leases(1000).await?;
-    if expired > 0 {
-        tracing::info!(expired, "leases expired; their nodes will be retried");
+    for (queue, expired) in engine.store.expire_leases_by_queue(1000).await? {
+        tracing::info!(%queue, expired, "leases expired; their nodes will be retried");
+        metrics::counter!(gantry_telemetry::LEASE_EXPIRIES, "queue" => queue).increment(expired);
     }
     let candidates = engine
         .store

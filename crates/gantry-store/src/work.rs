@@ -219,8 +219,18 @@ impl Store {
     /// failure (`error` = "lease expired"), flag those nodes
     /// `pending_advance`, and notify. Returns how many.
     pub async fn expire_leases(&self, limit: i64) -> Result<u64> {
+        Ok(self
+            .expire_leases_by_queue(limit)
+            .await?
+            .iter()
+            .map(|(_, n)| n)
+            .sum())
+    }
+
+    /// [`Store::expire_leases`], counted by the nodes' queue (sorted).
+    pub async fn expire_leases_by_queue(&self, limit: i64) -> Result<Vec<(String, u64)>> {
         let mut tx = self.pool.begin().await?;
-        let (n,): (i64,) = sqlx::query_as(
+        let by_queue: Vec<(String, i64)> = sqlx::query_as(
             "WITH expired AS (
                  SELECT n.run_id, n.idx, n.attempt FROM nodes n
                  WHERE n.status = 'running' AND n.lease_expires_at < clock_timestamp()
@@ -241,21 +251,24 @@ impl Store {
              ), flagged AS (
                  UPDATE nodes n SET pending_advance = true
                  FROM done d WHERE n.run_id = d.run_id AND n.idx = d.idx
-                 RETURNING 1
+                 RETURNING n.queue
              )
-             SELECT count(*) FROM flagged",
+             SELECT queue, count(*) FROM flagged GROUP BY queue ORDER BY queue",
         )
         .bind(limit)
-        .fetch_one(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
-        if n > 0 {
+        if !by_queue.is_empty() {
             sqlx::query("SELECT pg_notify($1, '')")
                 .bind(ADVANCE_CHANNEL)
                 .execute(&mut *tx)
                 .await?;
         }
         tx.commit().await?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        Ok(by_queue
+            .into_iter()
+            .map(|(q, n)| (q, u64::try_from(n).unwrap_or(0)))
+            .collect())
     }
 
     /// Nodes that should be in a queue and may have been lost: `queued` since

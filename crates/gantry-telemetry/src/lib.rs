@@ -24,6 +24,16 @@ pub const HTTP_REQUESTS: &str = "gantry_http_requests_total";
 pub const HTTP_DURATION: &str = "gantry_http_request_duration_seconds";
 /// Late completions of stale attempts, rejected by fencing.
 pub const STALE_RESULTS: &str = "gantry_stale_results_total";
+/// Agent run time by agent and workflow, for cost accounting. Milliseconds
+/// (each attempt rounded up, as cloud billing does) because `metrics`
+/// counters hold integers; dashboards divide by 1000.
+pub const AGENT_EXECUTION_MS: &str = "gantry_agent_execution_milliseconds_total";
+/// Workers whose heartbeat is live in Redis.
+pub const WORKERS_LIVE: &str = "gantry_workers_live";
+/// Job slots of the live workers: `state` is `total` or `busy`.
+pub const WORKER_SLOTS: &str = "gantry_worker_slots";
+/// Running attempts whose lease ran out (worker died or hung), by queue.
+pub const LEASE_EXPIRIES: &str = "gantry_lease_expiries_total";
 
 /// Buckets (seconds) for every histogram: from a sub-millisecond hop to a
 /// long container run or approval wait.
@@ -48,6 +58,9 @@ pub fn install() -> PrometheusHandle {
             // then this handle renders only what was described here.
             let _ = metrics::set_global_recorder(recorder);
             describe();
+            // Unlabelled counters start at zero, so that `rate()` and alerts
+            // see a series before the first event.
+            metrics::counter!(STALE_RESULTS).increment(0);
             handle
         })
         .clone()
@@ -82,4 +95,26 @@ fn describe() {
         STALE_RESULTS,
         "Late results of stale attempts rejected by fencing."
     );
+    describe_counter!(
+        AGENT_EXECUTION_MS,
+        Unit::Milliseconds,
+        "Agent attempt run time, by agent and workflow (cost accounting)."
+    );
+    describe_gauge!(WORKERS_LIVE, "Workers with a live heartbeat.");
+    describe_gauge!(
+        WORKER_SLOTS,
+        "Job slots of the live workers: total (their concurrency) and busy."
+    );
+    describe_counter!(
+        LEASE_EXPIRIES,
+        "Running attempts whose lease ran out, by queue; their nodes are retried."
+    );
+}
+
+/// Make `gantry_lease_expiries_total{queue}` exist (at zero) for each of
+/// `queues`, so that alerts and `increase()` see it before the first expiry.
+pub fn init_lease_expiries<'a>(queues: impl IntoIterator<Item = &'a str>) {
+    for queue in queues {
+        metrics::counter!(LEASE_EXPIRIES, "queue" => queue.to_owned()).increment(0);
+    }
 }

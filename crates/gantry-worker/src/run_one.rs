@@ -141,7 +141,7 @@ pub(crate) async fn run(
             let agent = req.agent.clone();
             let started = std::time::Instant::now();
             let res = executor.execute(req).await;
-            observe(&agent.name, started.elapsed(), &res.outcome);
+            observe(&agent.name, dag.name(), started.elapsed(), &res.outcome);
             let health = match &res.outcome {
                 ExecOutcome::Failed {
                     kind: ErrorKind::Runtime,
@@ -174,7 +174,7 @@ pub(crate) async fn run(
 }
 
 /// Agent metrics of one attempt (SPEC section 6).
-fn observe(agent: &str, took: Duration, outcome: &ExecOutcome) {
+fn observe(agent: &str, workflow: &str, took: Duration, outcome: &ExecOutcome) {
     use gantry_telemetry as t;
     let status = match outcome {
         ExecOutcome::Succeeded(_) => "succeeded",
@@ -186,4 +186,7 @@ fn observe(agent: &str, took: Duration, outcome: &ExecOutcome) {
     };
     metrics::counter!(t::AGENT_RUNS, "agent" => agent.to_owned(), "status" => status).increment(1);
     metrics::histogram!(t::AGENT_DURATION, "agent" => agent.to_owned()).record(took.as_secs_f64());
+    let ms = u64::try_from(took.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
+    metrics::counter!(t::AGENT_EXECUTION_MS, "agent" => agent.to_owned(), "workflow" => workflow.to_owned())
+        .increment(ms);
 }

@@ -1,6 +1,6 @@
 //! `/metrics`: Prometheus text of this process's recorder, with the gauges
-//! that are read at scrape time (queue depths, active runs) refreshed first,
-//! and the HTTP request metrics middleware.
+//! that are read at scrape time (queue depths, live workers, active runs)
+//! refreshed first, and the HTTP request metrics middleware.
 
 use crate::Ctx;
 use axum::extract::{MatchedPath, Request, State};
@@ -20,6 +20,7 @@ pub(crate) fn routes() -> Router<Ctx> {
 /// (and logged) when those are down: a scrape must not fail for it.
 pub(crate) async fn metrics(State(ctx): State<Ctx>) -> Response {
     refresh_queue_gauges(&ctx).await;
+    refresh_worker_gauges(&ctx).await;
     match ctx.store().running_runs().await {
         Ok(n) => metrics::gauge!(t::RUNS_ACTIVE).set(n as f64),
         Err(e) => tracing::warn!(error = %e, "metrics: cannot count running runs"),
@@ -49,6 +50,22 @@ async fn refresh_queue_gauges(ctx: &Ctx) {
             metrics::gauge!(t::QUEUE_JOBS, "queue" => name.clone(), "state" => state).set(n as f64);
         }
     }
+}
+
+/// Live workers and their slots, from their heartbeats in Redis.
+async fn refresh_worker_gauges(ctx: &Ctx) {
+    let workers = match ctx.engine().queue.workers().await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: cannot read workers");
+            return;
+        }
+    };
+    let total: usize = workers.iter().map(|w| w.concurrency).sum();
+    let busy: usize = workers.iter().map(|w| w.running.len()).sum();
+    metrics::gauge!(t::WORKERS_LIVE).set(workers.len() as f64);
+    metrics::gauge!(t::WORKER_SLOTS, "state" => "total").set(total as f64);
+    metrics::gauge!(t::WORKER_SLOTS, "state" => "busy").set(busy as f64);
 }
 
 /// Count and time every request by method, route template (never the raw
