@@ -12,6 +12,20 @@ use std::process::ExitCode;
 pub(crate) struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    #[command(flatten)]
+    pub(crate) telemetry: TelemetryArgs,
+}
+
+/// Where traces go (every role; clients and benchmarks ignore it).
+#[derive(Args, Clone, Debug)]
+pub(crate) struct TelemetryArgs {
+    /// OTLP/HTTP endpoint for traces, e.g. `http://otel-collector:4318`
+    /// (spans go to `/v1/traces`). No traces are exported when unset.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub(crate) otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans (default `gantry-ROLE`).
+    #[arg(long, env = "OTEL_SERVICE_NAME", global = true)]
+    pub(crate) service_name: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -21,7 +35,7 @@ enum Cmd {
     /// Pull jobs and execute agents.
     Worker(WorkerArgs),
     /// Advance runs and reconcile.
-    Coordinator(Conn),
+    Coordinator(CoordinatorArgs),
     /// Every role in one process, for a laptop.
     Dev(DevArgs),
     /// Apply the database migrations.
@@ -109,6 +123,18 @@ pub(crate) struct WorkerArgs {
     pub(crate) conn: Conn,
     #[command(flatten)]
     pub(crate) worker: WorkerOpts,
+    /// Serve `/metrics` and `/healthz` here, e.g. `0.0.0.0:9102`.
+    #[arg(long, env = "GANTRY_METRICS_LISTEN")]
+    pub(crate) metrics_listen: Option<String>,
+}
+
+#[derive(Args, Clone, Debug)]
+pub(crate) struct CoordinatorArgs {
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+    /// Serve `/metrics` and `/healthz` here, e.g. `0.0.0.0:9101`.
+    #[arg(long, env = "GANTRY_METRICS_LISTEN")]
+    pub(crate) metrics_listen: Option<String>,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -221,6 +247,17 @@ pub(crate) struct BenchArgs {
 }
 
 impl Cli {
+    /// The role this invocation runs, naming its spans; `None` for clients.
+    pub(crate) fn role(&self) -> Option<&'static str> {
+        match self.cmd {
+            Cmd::Api(_) => Some("api"),
+            Cmd::Worker(_) => Some("worker"),
+            Cmd::Coordinator(_) => Some("coordinator"),
+            Cmd::Dev(_) => Some("dev"),
+            _ => None,
+        }
+    }
+
     pub(crate) async fn run(self) -> anyhow::Result<ExitCode> {
         use crate::{bench, client, roles};
         match self.cmd {

@@ -6,20 +6,34 @@ mod bench_docker;
 mod bench_scale;
 mod cli;
 mod client;
+mod metrics_server;
 mod roles;
 mod wait;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    roles::init_logging();
-    match cli.run().await {
+    // Before the runtime starts: the OTLP exporter's blocking HTTP client
+    // must not be built on a runtime thread. Dropped last, flushing spans.
+    let _tracing = match roles::init_logging(&cli.telemetry, cli.role()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let code = match runtime.block_on(cli.run()) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    drop(runtime);
+    code
 }

@@ -1,25 +1,54 @@
 //! Starting each role: connect, migrate, build the parts, run until SIGTERM
 //! or Ctrl-C.
 
-use crate::cli::{ApiArgs, Conn, DevArgs, WorkerArgs, WorkerOpts};
+use crate::cli::{ApiArgs, Conn, CoordinatorArgs, DevArgs, TelemetryArgs, WorkerArgs, WorkerOpts};
 use anyhow::Context;
 use gantry_coordinator::Engine;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GANTRY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let json = std::env::var("GANTRY_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
+/// Logs to stderr (`GANTRY_LOG` filter, `GANTRY_LOG_FORMAT=json`) and, for
+/// a role with an OTLP endpoint, spans over OTLP. The guard flushes them.
+pub(crate) fn init_logging(
+    telemetry: &TelemetryArgs,
+    role: Option<&str>,
+) -> anyhow::Result<Option<gantry_telemetry::Tracing>> {
+    use tracing_subscriber::layer::{Layer, SubscriberExt};
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Registry};
+    type Boxed =
+        Box<dyn Layer<tracing_subscriber::layer::Layered<EnvFilter, Registry>> + Send + Sync>;
+    let filter =
+        EnvFilter::try_from_env("GANTRY_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let mut layers: Vec<Boxed> = Vec::new();
+    if std::env::var("GANTRY_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        layers.push(fmt.json().boxed());
     } else {
-        builder.init();
+        layers.push(fmt.boxed());
     }
+    let endpoint = telemetry.otlp_endpoint.as_deref().filter(|e| !e.is_empty());
+    let guard = match (endpoint, role) {
+        (Some(endpoint), Some(role)) => {
+            let config = gantry_telemetry::OtlpConfig {
+                endpoint: endpoint.to_owned(),
+                service_name: telemetry
+                    .service_name
+                    .clone()
+                    .unwrap_or_else(|| format!("gantry-{role}")),
+            };
+            let (layer, guard) = gantry_telemetry::otlp_layer(&config)?;
+            layers.push(layer.boxed());
+            Some(guard)
+        }
+        _ => None,
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(layers)
+        .init();
+    Ok(guard)
 }
 
 /// Connect to Postgres and Redis, applying migrations.
@@ -102,16 +131,31 @@ async fn serve_api(
     Ok(())
 }
 
-pub(crate) async fn coordinator(conn: Conn) -> anyhow::Result<()> {
-    let engine = connect(&conn).await?;
+pub(crate) async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
+    let engine = connect(&args.conn).await?;
+    let shutdown = shutdown_token();
+    let metrics =
+        crate::metrics_server::spawn(args.metrics_listen.as_deref(), shutdown.clone()).await?;
     tracing::info!("coordinator started");
-    gantry_coordinator::run(engine, Default::default(), shutdown_token()).await?;
-    Ok(())
+    let res = gantry_coordinator::run(engine, Default::default(), shutdown.clone()).await;
+    shutdown.cancel();
+    if let Some(m) = metrics {
+        let _ = m.await;
+    }
+    Ok(res?)
 }
 
 pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let engine = connect(&args.conn).await?;
-    run_worker(engine, &args.worker, shutdown_token()).await
+    let shutdown = shutdown_token();
+    let metrics =
+        crate::metrics_server::spawn(args.metrics_listen.as_deref(), shutdown.clone()).await?;
+    let res = run_worker(engine, &args.worker, shutdown.clone()).await;
+    shutdown.cancel();
+    if let Some(m) = metrics {
+        let _ = m.await;
+    }
+    res
 }
 
 pub(crate) fn worker_config(opts: &WorkerOpts) -> gantry_worker::Config {

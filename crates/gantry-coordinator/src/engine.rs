@@ -85,6 +85,11 @@ impl Engine {
         let agents = self.store.agents_by_name(&names).await?;
         let plan = Plan::resolve(&dag, &|n| agents.get(n).cloned()).map_err(Error::Invalid)?;
         self.check_depth(&plan).await?;
+        // The root of the run's trace; every job of the run carries its
+        // context. It ends here: later spans hang off it across processes.
+        let span = tracing::info_span!(parent: None, "workflow.run",
+            workflow.name = %workflow.name, run.id = tracing::field::Empty);
+        let traceparent = gantry_telemetry::traceparent(&span);
         // create_run stores the plan in the run's transaction.
         let created = self
             .store
@@ -94,11 +99,12 @@ impl Engine {
                 plan: &plan,
                 input,
                 idempotency,
-                traceparent: None,
+                traceparent: traceparent.as_deref(),
             })
             .await?;
         Ok(match created {
             Created::New(run, dispatches) => {
+                span.record("run.id", tracing::field::display(run.id));
                 // Workers and coordinators in this process need the plan
                 // next; a 5,000-node plan costs tens of ms to read back.
                 self.cache
@@ -291,7 +297,13 @@ impl Engine {
         gantry_telemetry::init_lease_expiries(queues);
         let mut now = Vec::new();
         let mut later = Vec::new();
-        for d in dispatches {
+        let mut spans = Vec::new();
+        for mut d in dispatches {
+            if let Some(parent) = d.traceparent.take() {
+                let span = self.dispatch_span(&d, &parent).await;
+                d.traceparent = gantry_telemetry::traceparent(&span).or(Some(parent));
+                spans.push(span);
+            }
             let job = job_of(&d);
             match d.delay_ms {
                 Some(ms) if ms > 0 => later.push((job, Duration::from_millis(ms))),
@@ -308,6 +320,23 @@ impl Engine {
                 tracing::warn!(jobs = later.len(), error = %e, "scheduling failed; the reconciler will retry");
             }
         }
+        drop(spans);
+    }
+
+    /// A `node.dispatch` span, child of the run's `parent` context, that the
+    /// job then carries to the worker. Only for traced runs.
+    async fn dispatch_span(&self, d: &Dispatch, parent: &str) -> tracing::Span {
+        let dag = self.cache.dag(&self.store, d.workflow_id).await.ok();
+        let node = dag.as_ref().map(|dag| dag.node(d.node));
+        let span = tracing::info_span!("node.dispatch",
+            workflow.name = dag.as_ref().map(|g| g.def().name.as_str()).unwrap_or_default(),
+            run.id = %d.run_id,
+            node.id = node.map(|n| n.id.as_str()).unwrap_or_default(),
+            agent.name = node.map(|n| n.agent.as_str()).unwrap_or_default(),
+            queue = %d.queue,
+            delay_ms = d.delay_ms.unwrap_or(0));
+        gantry_telemetry::set_parent(&span, parent);
+        span
     }
 }
 

@@ -1,9 +1,13 @@
 //! Telemetry shared by every role: the Prometheus metric names of SPEC
-//! section 6, their descriptions, and one process-wide recorder whose text
-//! the API serves at `/metrics`.
+//! section 6, their descriptions, one process-wide recorder whose text each
+//! role serves at `/metrics`, and OTLP traces ([`otlp_layer`]).
 //!
 //! Labels are bounded: workflow, agent, queue, status and error kind, never
 //! run or node ids.
+
+mod trace;
+
+pub use trace::{otlp_layer, set_parent, traceparent, Error, OtlpConfig, Tracing};
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};

@@ -159,7 +159,7 @@ async fn start(
     }
     let prepared = run_one::prepare(&ctx.engine, &claimed).await;
     for (c, input) in claimed.into_iter().zip(prepared) {
-        let Some((delivery, _)) = by_key.remove(&(c.run_id, c.node)) else {
+        let Some((delivery, job)) = by_key.remove(&(c.run_id, c.node)) else {
             continue;
         };
         let permit = permits.pop().expect("one permit per delivery");
@@ -168,8 +168,11 @@ async fn start(
             ctx.guards.clone(),
             ctx.executor.clone(),
             ctx.config.clone(),
-            c,
-            input,
+            run_one::Attempt {
+                claimed: c,
+                prepared: input,
+                traceparent: job.traceparent,
+            },
             token,
             Done::sender(ctx.done.clone(), delivery, permit),
         ));

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// What an attempt needs besides the claim.
@@ -88,15 +89,27 @@ pub(crate) async fn prepare(engine: &Engine, claimed: &[Claimed]) -> Vec<Option<
         .collect()
 }
 
+/// One claimed node with what it needs to run.
+pub(crate) struct Attempt {
+    pub(crate) claimed: Claimed,
+    pub(crate) prepared: Option<Prepared>,
+    /// The `node.dispatch` span the job carried, parent of `agent.execute`.
+    pub(crate) traceparent: Option<String>,
+}
+
 pub(crate) async fn run(
     guards: Guards,
     executor: Arc<Executor>,
     config: Arc<Config>,
-    claimed: Claimed,
-    prepared: Option<Prepared>,
+    attempt: Attempt,
     token: CancellationToken,
     done: Done,
 ) {
+    let Attempt {
+        claimed,
+        prepared,
+        traceparent,
+    } = attempt;
     let base = AttemptResult {
         run_id: claimed.run_id,
         node: claimed.node,
@@ -139,8 +152,18 @@ pub(crate) async fn run(
                 cancel: token,
             };
             let agent = req.agent.clone();
+            let span = tracing::info_span!("agent.execute",
+                workflow.name = %dag.def().name,
+                run.id = %claimed.run_id,
+                node.id = %req.env.node_id,
+                agent.name = %agent.name,
+                attempt = claimed.attempt,
+                worker.id = %config.id);
+            if let Some(parent) = &traceparent {
+                gantry_telemetry::set_parent(&span, parent);
+            }
             let started = std::time::Instant::now();
-            let res = executor.execute(req).await;
+            let res = executor.execute(req).instrument(span).await;
             observe(&agent.name, dag.name(), started.elapsed(), &res.outcome);
             let health = match &res.outcome {
                 ExecOutcome::Failed {
