@@ -272,6 +272,32 @@ pub fn redact_encoded(text: &str, secrets: &[&str], max: usize) -> String {
     redact(text, &refs, max)
 }
 
+/// Redacts, as [`redact_encoded`] does, every string (and object key) in an
+/// agent's output, so a secret an agent echoes never reaches the database.
+pub fn redact_output(value: &mut serde_json::Value, secrets: &[&str]) {
+    use serde_json::Value;
+    if secrets.iter().all(|s| s.trim().is_empty()) {
+        return;
+    }
+    match value {
+        Value::String(s) => {
+            let clean = redact_encoded(s, secrets, usize::MAX);
+            if clean != *s {
+                *s = clean;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_output(v, secrets)),
+        Value::Object(map) => {
+            let old = std::mem::take(map);
+            for (k, mut v) in old {
+                redact_output(&mut v, secrets);
+                map.insert(redact_encoded(&k, secrets, usize::MAX), v);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Drops characters from the front of `text` until it fits in `max` bytes
 /// (replacement characters can make lossy text longer than its bytes).
 fn keep_last_bytes(text: String, max: usize) -> String {

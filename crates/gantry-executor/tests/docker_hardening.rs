@@ -101,13 +101,15 @@ printf '%s' "$v" | base64 >&2
 if env | grep -q s3cret; then leaked=true; else leaked=false; fi
 if echo x > /run/secrets/TOKEN 2>/dev/null; then w=true; else w=false; fi
 if [ "$v" = s3cret-Value-42 ]; then ok=true; else ok=false; fi
-echo "{\"read\":$ok,\"in_env\":$leaked,\"writable\":$w}"; exit 0"#;
+echo "{\"read\":$ok,\"in_env\":$leaked,\"writable\":$w,\"echo\":[\"got $v\"],\"$v\":1}"; exit 0"#;
     let agent = sh_agent(script, json!({"secrets": ["TOKEN"]}));
     let run = unique_run("secret");
     let result = rt.execute(request(agent, json!({}), MINUTE, &run)).await;
     assert_eq!(
         output(&result),
-        &json!({"read": true, "in_env": false, "writable": false})
+        &json!({"read": true, "in_env": false, "writable": false,
+                "echo": ["got [redacted]"], "[redacted]": 1}),
+        "a secret echoed on stdout is redacted from the output"
     );
     let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
     assert!(

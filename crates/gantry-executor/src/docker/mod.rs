@@ -221,8 +221,11 @@ impl Runtime for DockerRuntime {
         let values = staged.values();
         let max_log = self.cfg.limits.max_log_bytes;
         result.log_tail = protocol::redact_encoded(&result.log_tail, &values, max_log);
-        if let ExecOutcome::Failed { error, .. } = &mut result.outcome {
-            *error = protocol::redact_encoded(error, &values, usize::MAX);
+        match &mut result.outcome {
+            ExecOutcome::Failed { error, .. } => {
+                *error = protocol::redact_encoded(error, &values, usize::MAX);
+            }
+            ExecOutcome::Succeeded(output) => protocol::redact_output(output, &values),
         }
         drop(staged);
         result
