@@ -13,7 +13,9 @@
 # Environment: GANTRY_BIN (default target/release/gantry, built when missing),
 # K6_BIN, K6_TIMEOUT_S (default 1200), DURATION_S (soak.js, default 300),
 # RATE_LIMIT (rate-limit.js, default 20/s), GANTRY_LEASE_MS (default 10000),
-# GANTRY_CONCURRENCY (per worker, default 64), K6_KEEP_DB=1 keeps the database.
+# GANTRY_CONCURRENCY (per worker, default 64), K6_KEEP_DB=1 keeps the database,
+# K6_TAG=T writes results/SCRIPT-T.{json,txt}, K6_PG_SET="k=v ..." sets Postgres
+# settings on the test database (diagnostics only).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -61,6 +63,11 @@ BASE_URL="${GANTRY_DATABASE_URL%/*}"
 ADMIN_URL="$GANTRY_DATABASE_URL"
 psql "$ADMIN_URL" -qc "create database $DB" >&2
 export GANTRY_DATABASE_URL="$BASE_URL/$DB" DATABASE_URL="$BASE_URL/$DB"
+# Diagnostics only (docs/load-testing.md): Postgres settings for this test's
+# database alone, e.g. K6_PG_SET="synchronous_commit=off".
+for setting in ${K6_PG_SET:-}; do
+  psql "$ADMIN_URL" -qc "alter database $DB set ${setting%%=*} = '${setting#*=}'" >&2
+done
 export GANTRY_REDIS_PREFIX="k6-$NAME-$(date +%s)-$$"
 REDIS_HOSTPORT="${GANTRY_REDIS_URL#redis://}"
 REDIS_HOST="${REDIS_HOSTPORT%:*}"
@@ -137,16 +144,18 @@ done
 log "stack up: api $GANTRY_API_URL, redis prefix $GANTRY_REDIS_PREFIX, database $DB"
 
 # --- k6 ----------------------------------------------------------------------
-TXT="$RESULTS/$NAME.txt"
+OUT="$RESULTS/$NAME${K6_TAG:+-$K6_TAG}"
+TXT="$OUT.txt"
 [ "$NAME" = soak ] && export DURATION_S="${DURATION_S:-300}"
 {
   echo "# load-tests/run.sh $NAME $*"
   echo "# $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD), $(nproc) cores, $("$K6" version | head -1)"
   echo "# gantry: api, coordinator, 2 workers (concurrency $GANTRY_CONCURRENCY, lease ${GANTRY_LEASE_MS} ms), rate limit $GANTRY_RATE_LIMIT_PER_S/s per token"
+  if [ -n "${K6_PG_SET:-}" ]; then echo "# DIAGNOSTIC RUN: postgres settings for this database: $K6_PG_SET"; fi
 } >"$TXT"
 # timeout forwards SIGINT (teardown) to k6; tail shows k6's output live.
 timeout --signal=INT --kill-after=30 "$K6_TIMEOUT_S" \
-  "$K6" run --quiet --no-color --summary-export "$RESULTS/$NAME.json" "$SCRIPT" "$@" \
+  "$K6" run --quiet --no-color --summary-export "$OUT.json" "$SCRIPT" "$@" \
   >"$LOGS/k6.out" 2>&1 &
 K6_PID=$!
 tail -n +1 -f --pid="$K6_PID" "$LOGS/k6.out" &
@@ -170,6 +179,8 @@ REDIS_PID="$(cat "$ROOT/.gantry/redis/redis.pid" 2>/dev/null || true)"
     for pg in $(pgrep -f "postgres: gantry $DB " 2>/dev/null); do sample postgres "$pg"; done
     [ -n "$REDIS_PID" ] && sample redis "$REDIS_PID"
     echo "$(date +%s.%N) load $(cut -d' ' -f1 /proc/loadavg)"
+    # Machine-wide CPU jiffies: busy (all but idle and iowait) and total.
+    awk -v t="$(date +%s.%N)" '/^cpu / {print t, "machine", "-", ($2+$3+$4+$7+$8+$9) * 10, ($2+$3+$4+$5+$6+$7+$8+$9) * 10}' /proc/stat
     sleep 1
   done
 ) >"$LOGS/samples.log" 2>/dev/null &
@@ -218,6 +229,10 @@ for key in first:
     cpu, wait = roles.get(key[0], (0, 0))
     roles[key[0]] = (cpu + c1 - c0, wait + w1 - w0)
 print(f"# per process over the test ({span:.0f} s): cpu = CPU time used, wait = time runnable but waiting for a core (summed over threads)")
+busy, total = roles.pop("machine", (0, 0))
+ours = sum(c for c, _ in roles.values())
+if total:
+    print(f"#   machine: {100 * busy / total:.0f}% of both cores busy; this test (stack + k6) used {ours / 10 / span:.0f}% of one core, everything else on the machine {(busy - ours) / 10 / span:.0f}%")
 for role in sorted(roles):
     cpu, wait = roles[role]
     print(f"#   {role:12s} cpu {cpu:7d} ms ({cpu / 10 / span:5.1f}% of one core)  wait {wait:7d} ms")
@@ -231,10 +246,10 @@ if [ "$NAME" != rate-limit ]; then
     | grep -E 'le="(0.005|0.01|0.025|0.05|0.1|0.25|\+Inf)"|_count' | sed 's/^/#   /' >>"$TXT" || true
 fi
 
-if [ "$NAME" = soak ] && [ -f "$RESULTS/$NAME.json" ]; then
+if [ "$NAME" = soak ] && [ -f "$OUT.json" ]; then
   # Every started run must be listed (and teardown required each listed one to
   # have succeeded).
-  if ! python3 - "$RESULTS/$NAME.json" <<'PY' | tee -a "$TXT"; then
+  if ! python3 - "$OUT.json" <<'PY' | tee -a "$TXT"; then
 import json, sys
 m = json.load(open(sys.argv[1]))["metrics"]
 started = m["runs_started"]["count"]

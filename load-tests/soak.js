@@ -19,6 +19,10 @@ const drained = new Rate('backlog_drained');
 const listed = new Counter('runs_listed');
 const listedOk = new Counter('runs_listed_succeeded');
 const ended = new Rate('run_ended_succeeded');
+// Created to finished of every run (server clock): its tail shows the runs
+// whose node was on the killed worker and waited out the lease.
+const runMs = new Trend('soak_run_ms', true);
+const slow = new Counter('runs_over_5s');
 
 export const options = {
   summaryTrendStats: TREND_STATS,
@@ -80,7 +84,11 @@ export function teardown() {
     listed.add(1);
     if (r.status === 'succeeded') listedOk.add(1);
     ended.add(r.status === 'succeeded');
+    if (!Number.isNaN(r.ms)) {
+      runMs.add(r.ms);
+      if (r.ms > 5000) slow.add(1);
+    }
   }
   if (runs.length === 0) ended.add(false);
-  console.log(`soak: ${runs.length} runs listed: ${JSON.stringify(counts)}`);
+  console.log(`soak: ${runs.length} runs listed: ${JSON.stringify(counts)}; ${runs.filter((r) => r.ms > 5000).length} took over 5 s`);
 }

@@ -81,7 +81,8 @@ export function backlog() {
 }
 
 /**
- * Every run of a workflow (pages of 500), as [{id, status}], or null when a
+ * Every run of a workflow (pages of 500), as [{id, status, ms}] (ms: created
+ * to finished, server clock; NaN while running), or null when a
  * page could not be read. Bounded by `maxPages`.
  */
 export function listRuns(workflow, maxPages) {
@@ -92,7 +93,9 @@ export function listRuns(workflow, maxPages) {
     const res = http.get(`${API}/v1/runs?${q}`, params('list_runs'));
     if (res.status !== 200) return null;
     const body = res.json();
-    for (const r of body.runs) out.push({ id: r.id, status: r.status });
+    for (const r of body.runs) {
+      out.push({ id: r.id, status: r.status, ms: millis(r.finished_at) - millis(r.created_at) });
+    }
     if (!body.next_cursor) return out;
     cursor = body.next_cursor;
   }
