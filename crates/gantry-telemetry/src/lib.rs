@@ -65,10 +65,23 @@ pub fn install() -> PrometheusHandle {
             // Unlabelled counters start at zero, so that `rate()` and alerts
             // see a series before the first event.
             metrics::counter!(STALE_RESULTS).increment(0);
+            // Histogram samples wait in a buffer until folded into their
+            // buckets; fold them on a timer so a process nobody scrapes
+            // does not grow.
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                });
             handle
         })
         .clone()
 }
+
+/// How often buffered histogram samples are folded into buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn describe() {
     describe_counter!(RUNS_TOTAL, "Runs that ended, by workflow and status.");
