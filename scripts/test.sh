@@ -14,4 +14,7 @@ docker info >/dev/null 2>&1 || { echo "test: the docker engine is not reachable"
 bash scripts/build-images.sh >/dev/null
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+# Prometheus config, alert rules (with promtool unit tests), Alertmanager,
+# dashboards.
+bash scripts/check-observability.sh
 cargo test --workspace -- --test-threads "${GANTRY_TEST_THREADS:-4}"
