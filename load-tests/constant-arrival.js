@@ -18,8 +18,9 @@ export const options = {
       rate: RATE,
       timeUnit: '1s',
       duration: DURATION,
-      preAllocatedVUs: Math.max(20, RATE / 2),
-      maxVUs: Math.max(100, RATE * 2),
+      // Enough VUs up front that k6 never has to start one mid-test.
+      preAllocatedVUs: Math.max(20, RATE),
+      maxVUs: Math.max(100, RATE * 4),
     },
   },
   thresholds: {

@@ -167,7 +167,7 @@ sample() {
   [ -d "/proc/$pid" ] || return 0
   cat /proc/"$pid"/task/*/schedstat 2>/dev/null \
     | awk -v t="$(date +%s.%N)" -v r="$role" -v p="$pid" \
-      '{c += $1; w += $2} END {printf "%s %s %s %d %d\n", t, r, p, c / 1e6, w / 1e6}'
+      '{c += $1; w += $2; n += $3} END {printf "%s %s %s %d %d %d\n", t, r, p, c / 1e6, w / 1e6, n}'
 }
 REDIS_PID="$(cat "$ROOT/.gantry/redis/redis.pid" 2>/dev/null || true)"
 (
@@ -192,9 +192,19 @@ if [ "$NAME" = soak ]; then
     sleep 1
   done
   if kill -0 "$K6_PID" 2>/dev/null; then
-    log "SIGKILL worker1 (pid ${PID[worker1]}) at ${half}s"
-    echo "# run.sh: SIGKILL worker1 (pid ${PID[worker1]}) at ${half}s of ${DURATION_S}s" >>"$LOGS/events.log"
-    kill -KILL "${PID[worker1]}"
+    # Kill it mid-attempt: wait (at most 10 s) until Postgres shows it holding
+    # the lease of a running node. Worker ids are HOST-PID-SUFFIX.
+    W1="${PID[worker1]}"
+    held=0
+    for _ in $(seq 1 200); do
+      held="$(psql "$GANTRY_DATABASE_URL" -tAc \
+        "select count(*) from nodes where status = 'running' and lease_owner like '%-$W1-%'" 2>/dev/null || echo 0)"
+      [ "${held:-0}" -gt 0 ] && break
+      sleep 0.05
+    done
+    kill -KILL "$W1"
+    log "SIGKILL worker1 (pid $W1) at ${half}s, holding $held running node(s)"
+    echo "# run.sh: SIGKILL worker1 (pid $W1) at ${half}s of ${DURATION_S}s while it held $held running node(s)" >>"$LOGS/events.log"
     unset 'PID[worker1]'
   fi
 fi
@@ -219,23 +229,25 @@ for line in open(sys.argv[1]):
         loads.append(float(f[2]))
         continue
     key = (f[1], f[2])
-    first.setdefault(key, (float(f[0]), int(f[3]), int(f[4])))
-    last[key] = (float(f[0]), int(f[3]), int(f[4]))
+    sample = (float(f[0]), int(f[3]), int(f[4]), int(f[5]) if len(f) > 5 else 0)
+    first.setdefault(key, sample)
+    last[key] = sample
 roles, span = {}, 1e-9
 for key in first:
-    t0, c0, w0 = first[key]
-    t1, c1, w1 = last[key]
+    t0, c0, w0, n0 = first[key]
+    t1, c1, w1, n1 = last[key]
     span = max(span, t1 - t0)
-    cpu, wait = roles.get(key[0], (0, 0))
-    roles[key[0]] = (cpu + c1 - c0, wait + w1 - w0)
-print(f"# per process over the test ({span:.0f} s): cpu = CPU time used, wait = time runnable but waiting for a core (summed over threads)")
-busy, total = roles.pop("machine", (0, 0))
-ours = sum(c for c, _ in roles.values())
+    cpu, wait, runs = roles.get(key[0], (0, 0, 0))
+    roles[key[0]] = (cpu + c1 - c0, wait + w1 - w0, runs + n1 - n0)
+print(f"# per process over the test ({span:.0f} s): cpu = CPU time used, wait = time runnable but waiting for a core (summed over threads), per wake-up = wait / times scheduled")
+busy, total, _ = roles.pop("machine", (0, 0, 0))
+ours = sum(c for c, _, _ in roles.values())
 if total:
     print(f"#   machine: {100 * busy / total:.0f}% of both cores busy; this test (stack + k6) used {ours / 10 / span:.0f}% of one core, everything else on the machine {(busy - ours) / 10 / span:.0f}%")
 for role in sorted(roles):
-    cpu, wait = roles[role]
-    print(f"#   {role:12s} cpu {cpu:7d} ms ({cpu / 10 / span:5.1f}% of one core)  wait {wait:7d} ms")
+    cpu, wait, runs = roles[role]
+    per = f"{wait / runs:.2f} ms" if runs else "-"
+    print(f"#   {role:12s} cpu {cpu:7d} ms ({cpu / 10 / span:5.1f}% of one core)  wait {wait:7d} ms  per wake-up {per}")
 if loads:
     print(f"# load average (1 min) during the test: mean {sum(loads) / len(loads):.2f}, max {max(loads):.2f} (2 cores)")
 PY
@@ -246,6 +258,14 @@ if [ "$NAME" != rate-limit ]; then
     | grep -E 'le="(0.005|0.01|0.025|0.05|0.1|0.25|\+Inf)"|_count' | sed 's/^/#   /' >>"$TXT" || true
 fi
 
+if [ "$NAME" = soak ] && [ -n "${W1:-}" ]; then
+  echo "# attempts of the killed worker by status:" >>"$TXT"
+  psql "$GANTRY_DATABASE_URL" -tAc "select status, count(*) from attempts where worker like '%-$W1-%' group by status order by status" \
+    | sed 's/^/#   /' >>"$TXT" || true
+  echo "# its unfinished attempts (lost with it) and how their nodes ended:" >>"$TXT"
+  psql "$GANTRY_DATABASE_URL" -tAc "select 'attempt ' || a.status || ' (' || coalesce(left(a.error, 60), '') || '), node ' || n.status || ' on attempt ' || n.attempt || ', ' || round(extract(epoch from n.finished_at - a.started_at)::numeric, 1) || ' s after the lost attempt started' from attempts a join nodes n using (run_id, idx) where a.worker like '%-$W1-%' and a.status <> 'succeeded' order by a.started_at limit 20" \
+    | sed 's/^/#   /' >>"$TXT" || true
+fi
 if [ "$NAME" = soak ] && [ -f "$OUT.json" ]; then
   # Every started run must be listed (and teardown required each listed one to
   # have succeeded).
