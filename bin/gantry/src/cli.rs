@@ -59,6 +59,13 @@ enum Cmd {
     Queues(ClientArgs),
     /// Run a benchmark scenario and print its JSON object as the last line.
     Bench(BenchArgs),
+    /// Exit 0 when URL answers 2xx (a health check for images without curl).
+    Probe {
+        /// e.g. http://127.0.0.1:8080/readyz
+        url: String,
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
 }
 
 /// Where Postgres and Redis are.
@@ -242,6 +249,13 @@ pub(crate) struct BenchArgs {
     /// default is large: the worker then claims and records in big batches.
     #[arg(long, default_value_t = 1024)]
     pub(crate) concurrency: usize,
+    /// `scale`: run the worker replicas as containers of `--image` on the
+    /// host network instead of processes.
+    #[arg(long)]
+    pub(crate) containers: bool,
+    /// The gantry image of `--containers`.
+    #[arg(long, default_value = "gantry/gantry:0.1.0")]
+    pub(crate) image: String,
     #[command(flatten)]
     pub(crate) conn: Conn,
 }
@@ -287,6 +301,7 @@ impl Cli {
             },
             Cmd::Queues(c) => client::queues(&c).await?,
             Cmd::Bench(b) => bench::run(b).await?,
+            Cmd::Probe { url, timeout_ms } => return crate::probe::run(&url, timeout_ms).await,
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -7,6 +7,7 @@ mod bench_scale;
 mod cli;
 mod client;
 mod metrics_server;
+mod probe;
 mod roles;
 mod wait;
 
