@@ -49,7 +49,14 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "chain" => chain(&engine, args.nodes.unwrap_or(200), args.concurrency).await,
         "fanout" => fanout(&engine, args.nodes.unwrap_or(2000), args.concurrency).await,
         "docker" => crate::bench_docker::run(&engine, args.nodes.unwrap_or(20)).await,
-        "scale" => crate::bench_scale::run(&engine, &conn, args.nodes.unwrap_or(400)).await,
+        "scale" => {
+            let replicas = if args.containers {
+                crate::bench_scale::Replicas::Containers(args.image.clone())
+            } else {
+                crate::bench_scale::Replicas::Processes
+            };
+            crate::bench_scale::run(&engine, &conn, args.nodes.unwrap_or(400), replicas).await
+        }
         other => Err(anyhow::anyhow!(
             "unknown scenario {other:?}; expected chain, fanout, docker or scale"
         )),
