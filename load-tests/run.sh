@@ -170,6 +170,7 @@ sample() {
       '{c += $1; w += $2; n += $3} END {printf "%s %s %s %d %d %d\n", t, r, p, c / 1e6, w / 1e6, n}'
 }
 REDIS_PID="$(cat "$ROOT/.gantry/redis/redis.pid" 2>/dev/null || true)"
+PG_DISK="$(basename "$(df --output=source "${GANTRY_PG_DATA:-$ROOT/.gantry/pg}" 2>/dev/null | tail -1)" 2>/dev/null || true)"
 (
   for _ in $(seq 1 "$K6_TIMEOUT_S"); do
     kill -0 "$K6_PID" 2>/dev/null || break
@@ -179,6 +180,8 @@ REDIS_PID="$(cat "$ROOT/.gantry/redis/redis.pid" 2>/dev/null || true)"
     for pg in $(pgrep -f "postgres: gantry $DB " 2>/dev/null); do sample postgres "$pg"; done
     [ -n "$REDIS_PID" ] && sample redis "$REDIS_PID"
     echo "$(date +%s.%N) load $(cut -d' ' -f1 /proc/loadavg)"
+    # The disk under Postgres: writes, ms writing, flushes, ms flushing.
+    [ -n "$PG_DISK" ] && awk -v t="$(date +%s.%N)" -v d="$PG_DISK" '$3 == d {print t, "disk", d, $8, $11, $19, $20}' /proc/diskstats
     # Machine-wide CPU jiffies: busy (all but idle and iowait) and total.
     awk -v t="$(date +%s.%N)" '/^cpu / {print t, "machine", "-", ($2+$3+$4+$7+$8+$9) * 10, ($2+$3+$4+$5+$6+$7+$8+$9) * 10}' /proc/stat
     sleep 1
@@ -222,11 +225,14 @@ cat "$LOGS/k6.out" >>"$TXT"
 # last samples, and the server's own view of the run-start latency.
 python3 - "$LOGS/samples.log" <<'PY' >>"$TXT"
 import sys
-first, last, loads = {}, {}, []
+first, last, loads, disk = {}, {}, [], []
 for line in open(sys.argv[1]):
     f = line.split()
     if f[1] == "load":
         loads.append(float(f[2]))
+        continue
+    if f[1] == "disk":
+        disk.append((float(f[0]), f[2], *map(int, f[3:7])))
         continue
     key = (f[1], f[2])
     sample = (float(f[0]), int(f[3]), int(f[4]), int(f[5]) if len(f) > 5 else 0)
@@ -248,6 +254,16 @@ for role in sorted(roles):
     cpu, wait, runs = roles[role]
     per = f"{wait / runs:.2f} ms" if runs else "-"
     print(f"#   {role:12s} cpu {cpu:7d} ms ({cpu / 10 / span:5.1f}% of one core)  wait {wait:7d} ms  per wake-up {per}")
+if len(disk) > 1:
+    # Per-second write and flush latency of the disk under Postgres (shared
+    # by every tenant of the machine): the WAL's fdatasync waits on it.
+    worst = 0.0
+    for a, b in zip(disk, disk[1:]):
+        if b[4] > a[4]:
+            worst = max(worst, (b[5] - a[5]) / (b[4] - a[4]))
+    (t0, dev, w0, wm0, f0, fm0), (t1, _, w1, wm1, f1, fm1) = disk[0], disk[-1]
+    print(f"#   disk {dev}: {(w1 - w0) / (t1 - t0):.0f} writes/s at {(wm1 - wm0) / max(w1 - w0, 1):.2f} ms, "
+          f"{(f1 - f0) / (t1 - t0):.0f} flushes/s at {(fm1 - fm0) / max(f1 - f0, 1):.2f} ms (worst second {worst:.2f} ms)")
 if loads:
     print(f"# load average (1 min) during the test: mean {sum(loads) / len(loads):.2f}, max {max(loads):.2f} (2 cores)")
 PY
