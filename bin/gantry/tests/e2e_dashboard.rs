@@ -6,9 +6,9 @@
 //! page shows; the API is read only to check that nothing happened.
 //! Screenshots land in docs/dashboard/.
 
-mod common;
 #[path = "common/browser.rs"]
 mod browser;
+mod common;
 
 use browser::Browser;
 use common::{node_of, Env, Proc};
@@ -110,18 +110,14 @@ async fn logging_in_and_every_page() {
 
     // No session: every page sends the visitor to the login page.
     b.goto("/runs").await;
-    b.wait(
-        "a redirect to the login page",
-        WAIT,
-        || async {
-            let p = b.path().await;
-            if p.starts_with("/login") {
-                Ok(p)
-            } else {
-                Err(p)
-            }
-        },
-    )
+    b.wait("a redirect to the login page", WAIT, || async {
+        let p = b.path().await;
+        if p.starts_with("/login") {
+            Ok(p)
+        } else {
+            Err(p)
+        }
+    })
     .await;
     assert_eq!(b.count("input#token[type=password]").await, 1);
     b.shot("login").await;
@@ -138,15 +134,31 @@ async fn logging_in_and_every_page() {
     assert_eq!(b.page_status().await, 401);
     assert_eq!(b.count("input#token").await, 1, "the form is shown again");
 
-    // The right token: the overview.
+    // The right token: the overview, and a session cookie scripts cannot
+    // read and other sites cannot make the browser send.
+    assert_eq!(b.session_cookie().await, None);
     b.login(&token).await;
+    let cookie = b.session_cookie().await.expect("a session cookie");
+    assert_eq!(
+        cookie,
+        (true, true, "Strict".to_owned(), "/".to_owned()),
+        "gantry_session (HttpOnly, Secure, SameSite, Path)"
+    );
+    let visible = b.js("return document.cookie;").await;
+    assert!(
+        !visible.to_string().contains("gantry_session"),
+        "scripts see the session: {visible}"
+    );
     for link in ["/", "/queues", "/runs", "/workers", "/workflows", "/agents"] {
         let css = format!("nav a[href=\"{link}\"], a[href=\"{link}\"]");
         assert!(b.count(&css).await >= 1, "no nav link to {link}");
     }
     let overview = b.text("body").await;
     for word in ["succeeded", "failed", "default"] {
-        assert!(overview.contains(word), "overview lacks {word:?}:\n{overview}");
+        assert!(
+            overview.contains(word),
+            "overview lacks {word:?}:\n{overview}"
+        );
     }
     b.shot("overview").await;
 
@@ -175,11 +187,13 @@ async fn logging_in_and_every_page() {
 
     b.goto("/workers").await;
     assert!(b.count("tr.worker").await >= 1, "the dev worker is listed");
-    b.shot("workers").await;
 
     b.goto("/workflows").await;
     let text = b.text("body").await;
-    assert!(text.contains("nightly") && text.contains("broken"), "{text}");
+    assert!(
+        text.contains("nightly") && text.contains("broken"),
+        "{text}"
+    );
     b.shot("workflows").await;
     b.goto("/workflows/nightly").await;
     let text = b.text("body").await;
@@ -229,11 +243,17 @@ async fn a_running_node_turns_green_live_without_a_reload() {
         .await;
 
     b.wait_attr(nap, "data-status", "running", WAIT).await;
+    b.wait_text(&format!("{nap} text.node-status"), "running", WAIT)
+        .await;
+    b.shot("run-detail").await;
     b.wait_attr(nap, "data-status", "succeeded", WAIT).await;
     let status = b.text(&format!("{nap} text.node-status")).await;
     assert_eq!(status.trim(), "succeeded");
     let (r, g, bl) = node_colour(&b, "nap").await.expect("nap is drawn");
-    assert!(g > r && g > bl, "succeeded is green, got rgb({r}, {g}, {bl})");
+    assert!(
+        g > r && g > bl,
+        "succeeded is green, got rgb({r}, {g}, {bl})"
+    );
     b.wait_text("#run-status", "succeeded", WAIT).await;
     let marker = b.js("return window.__gantryNoReload || null;").await;
     assert_eq!(marker, json!("same page"), "the page was reloaded");
@@ -244,7 +264,6 @@ async fn a_running_node_turns_green_live_without_a_reload() {
     b.goto(&format!("/runs/{id}")).await;
     let report = b.text_opened("div.node-detail[data-node=\"report\"]").await;
     assert!(report.contains("3000"), "report output shown:\n{report}");
-    b.shot("run-detail").await;
     b.close().await;
 }
 
@@ -253,9 +272,11 @@ async fn approving_a_waiting_node_runs_it() {
     let mut env = Env::new().await;
     let token = token();
     let _dev = dev_with_token(&mut env, &token, &[]).await;
-    env.agent(json!({"name": "gate", "runtime": "builtin", "builtin": "echo",
-                     "approval": "required", "timeout_s": 30}))
-        .await;
+    env.agent(
+        json!({"name": "gate", "runtime": "builtin", "builtin": "echo",
+                     "approval": "required", "timeout_s": 30}),
+    )
+    .await;
     env.workflow(json!({"name": "gated", "nodes": [
         {"id": "build", "agent": "noop"},
         {"id": "ship", "agent": "gate", "depends_on": ["build"], "input": {"to": "prod"}}
@@ -279,7 +300,11 @@ async fn approving_a_waiting_node_runs_it() {
         .await;
     b.wait_text("#run-status", "succeeded", WAIT).await;
     b.goto(&page).await;
-    assert_eq!(b.count("button.approve").await, 0, "nothing left to approve");
+    assert_eq!(
+        b.count("button.approve").await,
+        0,
+        "nothing left to approve"
+    );
     let detail = b.text_opened("div.node-detail[data-node=\"ship\"]").await;
     assert!(detail.contains("prod"), "ship's output is shown:\n{detail}");
     b.close().await;
@@ -300,6 +325,22 @@ async fn cancelling_a_running_run() {
     b.wait_attr("g.node[data-node=\"nap\"]", "data-status", "running", WAIT)
         .await;
     assert_eq!(b.text("#run-status").await.trim(), "running");
+
+    // The worker running nap lists its job, linked to the run.
+    b.goto("/workers").await;
+    let job = format!("tr.worker a[href=\"/runs/{id}\"]");
+    b.wait("the workers page to list the running job", WAIT, || async {
+        if b.count(&job).await == 1 {
+            Ok(())
+        } else {
+            b.goto("/workers").await;
+            Err("not listed".to_owned())
+        }
+    })
+    .await;
+    b.shot("workers").await;
+
+    b.goto(&page).await;
     b.click("button#cancel").await;
     b.wait_text("#run-status", "cancelled", Duration::from_secs(15))
         .await;
@@ -307,7 +348,9 @@ async fn cancelling_a_running_run() {
     assert_eq!(b.text("#run-status").await.trim(), "cancelled");
     let nap = b.try_attr("g.node[data-node=\"nap\"]", "data-status").await;
     assert_eq!(nap.as_deref(), Some("cancelled"));
-    let report = b.try_attr("g.node[data-node=\"report\"]", "data-status").await;
+    let report = b
+        .try_attr("g.node[data-node=\"report\"]", "data-status")
+        .await;
     assert!(
         matches!(report.as_deref(), Some("cancelled" | "skipped" | "pending")),
         "report never ran: {report:?}"

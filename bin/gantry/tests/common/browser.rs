@@ -31,7 +31,8 @@ fn required() -> bool {
 /// `name` from the environment variable `var`, else the first match on PATH.
 fn program(var: &str, names: &[&str]) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
+        // Set but wrong counts as missing, not as "look elsewhere".
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -44,7 +45,10 @@ fn program(var: &str, names: &[&str]) -> Option<PathBuf> {
 /// GANTRY_REQUIRE_DOCKER=1.
 fn programs() -> Option<(PathBuf, PathBuf)> {
     let driver = program("CHROMEDRIVER", &["chromedriver"]);
-    let chromium = program("CHROMIUM", &["chromium", "chromium-browser", "google-chrome"]);
+    let chromium = program(
+        "CHROMIUM",
+        &["chromium", "chromium-browser", "google-chrome"],
+    );
     match (driver, chromium) {
         (Some(d), Some(c)) => Some((d, c)),
         _ if required() => panic!(
@@ -366,6 +370,24 @@ impl Browser {
         .await;
     }
 
+    /// The `gantry_session` cookie as the browser holds it: (HttpOnly,
+    /// Secure, SameSite, path), `None` when there is none.
+    pub(crate) async fn session_cookie(&self) -> Option<(bool, bool, String, String)> {
+        let cookies = bounded("read cookies", self.client.get_all_cookies()).await;
+        cookies
+            .iter()
+            .find(|c| c.name() == "gantry_session")
+            .map(|c| {
+                (
+                    c.http_only().unwrap_or(false),
+                    c.secure().unwrap_or(false),
+                    c.same_site()
+                        .map_or("none given".to_owned(), |s| s.to_string()),
+                    c.path().unwrap_or_default().to_owned(),
+                )
+            })
+    }
+
     /// Log in through the login page with `token`; lands on `/`.
     pub(crate) async fn login(&self, token: &str) {
         self.goto("/login").await;
@@ -408,8 +430,7 @@ impl OtherSite {
                 let mut head = Vec::new();
                 let mut buf = [0u8; 1024];
                 while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-                    match tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await
-                    {
+                    match tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await {
                         Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
                         _ => break,
                     }

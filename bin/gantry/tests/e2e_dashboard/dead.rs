@@ -58,7 +58,10 @@ async fn a_dead_job_is_replayed_from_its_queue_page() {
             assert_eq!(run["status"], "failed", "{run:#}");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "run never ended: {run:#}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run never ended: {run:#}"
+        );
         if worker.try_exit().is_some() {
             deaths += 1;
             assert!(deaths <= 5, "the job kept killing workers: {run:#}");
@@ -86,7 +89,8 @@ async fn a_dead_job_is_replayed_from_its_queue_page() {
     })
     .await;
     b.shot("queues").await;
-    b.click(&format!("{row} a[href^=\"/queues/default\"]")).await;
+    b.click(&format!("{row} a[href^=\"/queues/default\"]"))
+        .await;
     b.wait("the default queue's page", WAIT, || async {
         let p = b.path().await;
         if p.starts_with("/queues/default") {
@@ -114,7 +118,12 @@ async fn a_dead_job_is_replayed_from_its_queue_page() {
         }
     })
     .await;
-    assert_eq!(b.page_status().await, 200, "replay answered {}", b.path().await);
+    assert_eq!(
+        b.page_status().await,
+        200,
+        "replay answered {}",
+        b.path().await
+    );
     b.goto(dead_page).await;
     assert_eq!(b.count(&dead_row).await, 0, "the job left the dead list");
     assert_eq!(b.count("tr.dead-job").await, 0);

@@ -38,7 +38,15 @@ async fn no_session_no_entry_and_cross_site_posts_are_refused() {
         .build()
         .expect("http client");
     let bearer = format!("Bearer {token}");
-    for path in ["/", "/queues", "/runs", page.as_str(), "/workers", "/workflows", "/agents"] {
+    for path in [
+        "/",
+        "/queues",
+        "/runs",
+        page.as_str(),
+        "/workers",
+        "/workflows",
+        "/agents",
+    ] {
         let resp = plain
             .get(format!("{}{path}", env.base))
             .header("authorization", &bearer)
@@ -66,7 +74,11 @@ async fn no_session_no_entry_and_cross_site_posts_are_refused() {
         code == 401 || code == 403 || code == 303,
         "cancel without a session: {code}"
     );
-    assert_eq!(env.run(&id).await["status"], "running", "nothing was cancelled");
+    assert_eq!(
+        env.run(&id).await["status"],
+        "running",
+        "nothing was cancelled"
+    );
 
     // The browser without a session is sent to the login page, and back
     // to the run once logged in.
@@ -91,7 +103,11 @@ async fn no_session_no_entry_and_cross_site_posts_are_refused() {
     let action = format!("{}{page}/cancel", env.base);
     let cases = [
         ("127.0.0.1", None, "another origin, no csrf"),
-        ("127.0.0.1", Some(csrf.as_str()), "another origin, a stolen csrf"),
+        (
+            "127.0.0.1",
+            Some(csrf.as_str()),
+            "another origin, a stolen csrf",
+        ),
         ("localhost", Some(csrf.as_str()), "another site"),
     ];
     for (host, field, what) in cases {
@@ -107,16 +123,35 @@ async fn no_session_no_entry_and_cross_site_posts_are_refused() {
                 }
             })
             .await;
-        let status = b.page_status().await;
-        let refused = status == 403 || (host == "localhost" && url.contains("/login"));
-        assert!(refused, "{what}: answered {status} at {url}");
-        assert_ne!(url, format!("{}{page}", env.base), "{what}: sent back to the run");
-        let run = env.run(&id).await;
-        assert_eq!(
-            run["status"], "running",
-            "{what}: the run was cancelled: {:?}",
-            node_statuses(&env, &id).await
+        assert_refused(&b, &env, &id, what, &url).await;
+    }
+
+    // On the dashboard's own origin, a form without the csrf field or with
+    // a wrong one (what a script injected into the page could send).
+    let forged = ["", "AAAA", &csrf[..csrf.len() - 1]];
+    for value in forged {
+        b.goto(&page).await;
+        let what = format!("same origin, csrf {value:?}");
+        let script = format!(
+            "const f = document.createElement('form'); f.method = 'POST';\n\
+             f.action = '{page}/cancel';\n\
+             if ('{value}' !== '') {{ const i = document.createElement('input');\n\
+               i.type = 'hidden'; i.name = 'csrf'; i.value = '{value}'; f.appendChild(i); }}\n\
+             document.body.appendChild(f); f.submit(); return null;"
         );
+        b.js(&script).await;
+        let cancel = format!("{}{page}/cancel", env.base);
+        let url = b
+            .wait(&format!("{what}: the post to land"), WAIT, || async {
+                let url = b.url().await;
+                if url == cancel {
+                    Ok(url)
+                } else {
+                    Err(url)
+                }
+            })
+            .await;
+        assert_refused(&b, &env, &id, &what, &url).await;
     }
 
     // The session itself still works: the page's own button cancels.
@@ -124,6 +159,20 @@ async fn no_session_no_entry_and_cross_site_posts_are_refused() {
     b.click("button#cancel").await;
     b.wait_text("#run-status", "cancelled", WAIT).await;
     b.close().await;
+}
+
+/// The browser shows the dashboard's 403 for the forged post, and the run
+/// still runs (read from the API: nothing happened).
+async fn assert_refused(b: &Browser, env: &Env, id: &str, what: &str, url: &str) {
+    let status = b.page_status().await;
+    assert_eq!(status, 403, "{what}: answered {status} at {url}");
+    let run = env.run(id).await;
+    assert_eq!(
+        run["status"],
+        "running",
+        "{what}: the run was cancelled: {:?}",
+        node_statuses(env, id).await
+    );
 }
 
 /// Open an absolute URL (another site).
