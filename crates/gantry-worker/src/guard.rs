@@ -100,6 +100,32 @@ impl Guards {
     }
 }
 
+impl Guards {
+    /// Every breaker this worker has, for its heartbeat.
+    pub(crate) fn breakers(&self) -> Vec<gantry_queue::BreakerInfo> {
+        let inner = self.inner.lock().expect("guards lock");
+        let docker = inner.docker.as_ref().map(|b| (DOCKER_LABEL, b));
+        let mut out: Vec<_> = docker
+            .into_iter()
+            .chain(inner.breakers.iter().map(|(a, b)| (a.as_str(), b)))
+            .map(|(agent, b)| {
+                let (state, failures) = match b.state() {
+                    crate::BreakerState::Closed { failures } => ("closed", failures),
+                    crate::BreakerState::Open { .. } => ("open", 0),
+                    crate::BreakerState::HalfOpen { .. } => ("half_open", 0),
+                };
+                gantry_queue::BreakerInfo {
+                    agent: agent.to_owned(),
+                    state: state.to_owned(),
+                    failures,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.agent.cmp(&b.agent));
+        out
+    }
+}
+
 /// The `agent` label of the daemon's breaker: `:` is not allowed in agent
 /// names, so it cannot collide with one.
 const DOCKER_LABEL: &str = "docker:daemon";
