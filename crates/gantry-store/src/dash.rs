@@ -134,8 +134,8 @@ impl Store {
 
     /// Benchmarks only: `count` copies of run `template` (its nodes too),
     /// created over the last two hours, a quarter each running, succeeded,
-    /// failed and cancelled, in one statement per table. Returns how many
-    /// runs were written.
+    /// failed and cancelled, in one statement per table, then analyzed.
+    /// Returns how many runs were written.
     pub async fn seed_runs_like(&self, template: Uuid, count: i64) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -186,6 +186,32 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        // What autovacuum would do soon after such a load.
+        sqlx::query("ANALYZE runs, nodes").execute(&self.pool).await?;
         Ok(written)
     }
+}
+
+/// Benchmarks only: create (`drop: false`) or drop a database named `name`
+/// (`[a-z0-9_]`, at most 63 bytes) on the server `store` is connected to.
+pub async fn scratch_database(store: &Store, name: &str, drop: bool) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !ok {
+        return Err(crate::Error::Corrupt {
+            what: "database name",
+            reason: format!("{name:?} is not [a-z0-9_]{{1,63}}"),
+        });
+    }
+    // Identifiers cannot be bound; the name was checked above.
+    let sql = if drop {
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    } else {
+        format!("CREATE DATABASE {name}")
+    };
+    sqlx::query(&sql).execute(&store.pool).await?;
+    Ok(())
 }

@@ -12,7 +12,7 @@ mod runs;
 mod tx;
 mod work;
 
-pub use dash::{Activity, FinishedCounts};
+pub use dash::{scratch_database, Activity, FinishedCounts};
 pub use error::{Error, Result};
 pub use model::*;
 pub use reads::is_valid_run_cursor;
