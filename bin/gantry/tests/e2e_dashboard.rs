@@ -245,7 +245,6 @@ async fn a_running_node_turns_green_live_without_a_reload() {
     b.wait_attr(nap, "data-status", "running", WAIT).await;
     b.wait_text(&format!("{nap} text.node-status"), "running", WAIT)
         .await;
-    b.shot("run-detail").await;
     b.wait_attr(nap, "data-status", "succeeded", WAIT).await;
     let status = b.text(&format!("{nap} text.node-status")).await;
     assert_eq!(status.trim(), "succeeded");
@@ -340,7 +339,11 @@ async fn cancelling_a_running_run() {
     .await;
     b.shot("workers").await;
 
+    // A page rendered while nap runs (the screenshot of a run).
     b.goto(&page).await;
+    let nap = b.try_attr("g.node[data-node=\"nap\"]", "data-status").await;
+    assert_eq!(nap.as_deref(), Some("running"));
+    b.shot("run-detail").await;
     b.click("button#cancel").await;
     b.wait_text("#run-status", "cancelled", Duration::from_secs(15))
         .await;
@@ -355,6 +358,58 @@ async fn cancelling_a_running_run() {
         matches!(report.as_deref(), Some("cancelled" | "skipped" | "pending")),
         "report never ran: {report:?}"
     );
+    b.close().await;
+}
+
+/// The ids of the runs listed on the page shown.
+async fn listed_runs(b: &Browser) -> Vec<String> {
+    let v = b
+        .js("return [...document.querySelectorAll('tr.run')].map(r => r.dataset.run);")
+        .await;
+    serde_json::from_value(v).expect("a list of run ids")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runs_list_pages_by_cursor() {
+    let mut env = Env::new().await;
+    let token = token();
+    let _dev = dev_with_token(&mut env, &token, &[]).await;
+    env.workflow(json!({"name": "tick", "nodes": [{"id": "t", "agent": "noop"}]}))
+        .await;
+    // One page (50 rows) and three more.
+    let mut ids = Vec::new();
+    for _ in 0..53 {
+        ids.push(env.start("tick", json!({})).await);
+    }
+    for id in &ids {
+        env.wait_run(id, WAIT).await;
+    }
+    let Some(b) = logged_in(&env, &token).await else {
+        return;
+    };
+    b.goto("/runs?workflow=tick").await;
+    let first = listed_runs(&b).await;
+    assert_eq!(first.len(), 50, "one full page");
+    assert_eq!(first[0], ids[52], "newest first");
+    b.click("a#next-page").await;
+    b.wait("the second page", WAIT, || async {
+        let p = b.path().await;
+        if p.contains("cursor=") {
+            Ok(())
+        } else {
+            Err(p)
+        }
+    })
+    .await;
+    let second = listed_runs(&b).await;
+    assert_eq!(second.len(), 3, "the rest: {second:?}");
+    let mut all: Vec<String> = first.into_iter().chain(second).collect();
+    all.sort();
+    all.dedup();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(all, want, "every run once across the pages");
+    assert_eq!(b.count("a#next-page").await, 0, "no page after the last");
     b.close().await;
 }
 

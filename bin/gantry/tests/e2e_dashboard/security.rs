@@ -62,6 +62,18 @@ async fn no_session_no_entry_and_cross_site_posts_are_refused() {
         assert_eq!(resp.status(), 303, "{path} without a session");
         assert!(location.starts_with("/login"), "{path} sends to {location}");
     }
+    // Nor the live events of a run.
+    let resp = plain
+        .get(format!("{}{page}/events", env.base))
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .expect("GET the events");
+    let code = resp.status().as_u16();
+    assert!(
+        code == 303 || code == 401 || code == 403,
+        "events without a session: {code}"
+    );
     let resp = plain
         .post(format!("{}{page}/cancel", env.base))
         .header("authorization", &bearer)
@@ -178,4 +190,32 @@ async fn assert_refused(b: &Browser, env: &Env, id: &str, what: &str, url: &str)
 /// Open an absolute URL (another site).
 async fn bounded_goto(b: &Browser, url: &str) {
     crate::browser::bounded(&format!("open {url}"), b.client.goto(url)).await;
+}
+
+/// With no token configured (a laptop's `gantry dev`), the login page
+/// takes any input, but pages still need the session it sets; `next`
+/// never leads off the dashboard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_mode_logs_in_with_any_token_and_next_stays_home() {
+    let mut env = Env::new().await;
+    let _dev = env.dev(&[]).await;
+    let Some(b) = Browser::start(&env.base).await else {
+        return;
+    };
+    b.goto("/queues").await;
+    let at = b.path().await;
+    assert!(
+        at.starts_with("/login"),
+        "open mode still needs a session: {at}"
+    );
+    b.goto("/login?next=//localhost:9/steal").await;
+    b.type_into("input#token", "anything").await;
+    b.click("button#login-submit").await;
+    b.wait_path("/", WAIT).await;
+    let url = b.url().await;
+    assert!(url.starts_with(&env.base), "left the dashboard for {url}");
+    assert_eq!(b.count("form[action=\"/logout\"]").await, 1, "logged in");
+    b.goto("/queues").await;
+    assert_eq!(b.path().await, "/queues");
+    b.close().await;
 }
