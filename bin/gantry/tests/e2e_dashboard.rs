@@ -226,7 +226,7 @@ async fn a_running_node_turns_green_live_without_a_reload() {
     let mut env = Env::new().await;
     let token = token();
     let _dev = dev_with_token(&mut env, &token, &[]).await;
-    env.workflow(napping("live", 3000)).await;
+    env.workflow(napping("live", 5000)).await;
     let Some(b) = logged_in(&env, &token).await else {
         return;
     };
@@ -262,7 +262,7 @@ async fn a_running_node_turns_green_live_without_a_reload() {
     }
     b.goto(&format!("/runs/{id}")).await;
     let report = b.text_opened("div.node-detail[data-node=\"report\"]").await;
-    assert!(report.contains("3000"), "report output shown:\n{report}");
+    assert!(report.contains("5000"), "report output shown:\n{report}");
     b.close().await;
 }
 
