@@ -518,3 +518,35 @@ async fn with_no_tokens_configured_any_input_logs_in(pool: PgPool) {
     let r = page(&app, &cookie, "/").await;
     assert_eq!(r.status, StatusCode::OK);
 }
+
+#[sqlx::test(migrations = "../gantry-store/migrations")]
+async fn runs_page_by_cursor_and_keep_their_filter(pool: PgPool) {
+    let (app, _) = ui_app(pool).await;
+    let first = seed(&app, "auto").await;
+    for _ in 0..54 {
+        let r = send(&app, "POST", "/v1/workflows/flow/runs", None, &[BEARER]).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let cookie = session(&app).await;
+    let rows = |html: &str| html.matches(r#"<tr class="run" data-run=""#).count();
+    let html = body(&page(&app, &cookie, "/runs?workflow=flow").await);
+    assert_eq!(rows(&html), 50);
+    assert!(
+        !html.contains(&format!(r#"data-run="{first}""#)),
+        "newest first"
+    );
+    let at = html.find(r#"id="next-page" href=""#).expect("a next page") + 21;
+    let next = html[at..at + html[at..].find('"').unwrap()].replace("&amp;", "&");
+    assert!(next.contains("workflow=flow"), "{next}");
+    let html = body(&page(&app, &cookie, &next).await);
+    assert_eq!(rows(&html), 5);
+    assert!(
+        html.contains(&format!(r#"data-run="{first}""#)),
+        "the oldest is last"
+    );
+    assert!(!html.contains(r#"id="next-page""#));
+    assert!(html.contains(r#"id="first-page""#));
+    let html = body(&page(&app, &cookie, "/runs?status=failed").await);
+    assert_eq!(rows(&html), 0);
+    assert!(html.contains(r#"id="no-runs""#));
+}

@@ -187,7 +187,9 @@ impl Store {
         .await?;
         tx.commit().await?;
         // What autovacuum would do soon after such a load.
-        sqlx::query("ANALYZE runs, nodes").execute(&self.pool).await?;
+        sqlx::query("ANALYZE runs, nodes")
+            .execute(&self.pool)
+            .await?;
         Ok(written)
     }
 }

@@ -158,3 +158,43 @@ fn limiter(limit: gantry_dag::RateLimit) -> DefaultDirectRateLimiter {
         .allow_burst(burst);
     DefaultDirectRateLimiter::direct(quota)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(name: &str, runtime: &str) -> AgentDef {
+        let image = if runtime == "docker" { "x:1" } else { "" };
+        serde_json::from_value(serde_json::json!({
+            "name": name, "runtime": runtime, "image": image, "builtin": "noop"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn breakers_report_each_agent_and_the_docker_daemon() {
+        let guards = Guards::new(BreakerConfig {
+            threshold: 2,
+            cooldown: Duration::from_secs(60),
+        });
+        assert!(guards.breakers().is_empty());
+        let now = Instant::now();
+        let (ok, bad) = (agent("ok", "builtin"), agent("bad", "docker"));
+        guards.report(&ok, now, Outcome::Healthy);
+        guards.report(&bad, now, Outcome::RuntimeFailure);
+        guards.report(&bad, now, Outcome::RuntimeFailure);
+        let got: Vec<(String, String, u32)> = guards
+            .breakers()
+            .into_iter()
+            .map(|b| (b.agent, b.state, b.failures))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("bad".to_owned(), "open".to_owned(), 0),
+                ("docker:daemon".to_owned(), "closed".to_owned(), 2),
+                ("ok".to_owned(), "closed".to_owned(), 0),
+            ]
+        );
+    }
+}

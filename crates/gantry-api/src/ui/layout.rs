@@ -166,11 +166,15 @@ pub(crate) fn tail(s: &str, max: usize) -> String {
     format!("… (last {max} of {} bytes)\n{}", s.len(), &s[start..])
 }
 
-/// A "next page" link, `a#next-page`, when there is a next page.
-pub(crate) fn next_link(href: Option<String>) -> Markup {
+/// Pager links: `a#first-page` when past the first page, `a#next-page`
+/// when there is a next one.
+pub(crate) fn pager(first: Option<String>, next: Option<String>) -> Markup {
     html! {
-        @if let Some(h) = href {
-            p.pager { a #next-page href=(h) { "Next page →" } }
+        @if first.is_some() || next.is_some() {
+            p.pager {
+                @if let Some(h) = first { a #first-page href=(h) { "← First page" } " " }
+                @if let Some(h) = next { a #next-page href=(h) { "Next page →" } }
+            }
         }
     }
 }

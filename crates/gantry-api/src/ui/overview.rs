@@ -115,6 +115,7 @@ fn last_hour(a: &Activity) -> Markup {
     html! {
         section #last-hour {
             h2 { "Last hour" }
+            p.hint { "Runs finished per five minutes: succeeded in green, failed and cancelled in red." }
             div.cards {
                 div.card { span.label { "started" } span.count #started-last-hour { (a.started) } }
                 div.card { span.label { "finished" } span.count #finished-last-hour { (finished) } }
@@ -135,6 +136,7 @@ fn last_hour(a: &Activity) -> Markup {
                         rect.bar-bad x=(x) y=(h - bad_h) width=(bar_w) height=(bad_h) {}
                     }
                 }
+                line.base x1="0" y1=(h) x2=(width) y2=(h) {}
                 text x="0" y=(h + 13) { "−60 min" }
                 text x=(width) y=(h + 13) text-anchor="end" { "now" }
             }

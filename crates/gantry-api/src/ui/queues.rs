@@ -3,7 +3,7 @@
 //! replay button).
 
 use super::error::{name, UiError, UiPath, UiQuery, UiResult};
-use super::layout::{self, csrf, enc, next_link, page, Nav};
+use super::layout::{self, csrf, enc, page, pager, Nav};
 use super::session::Session;
 use crate::Ctx;
 use axum::extract::State;
@@ -136,7 +136,7 @@ pub(crate) async fn jobs(
         } @else {
             (job_table(state, &page_of_jobs.jobs))
         }
-        (next_link(next))
+        (pager(cursor.is_some().then(|| format!("/queues/{}?state={state_name}", enc(queue))), next))
     };
     Ok(page(&format!("Queue {queue}"), Nav::Queues, &session, body))
 }

@@ -2,7 +2,7 @@
 //! at a time by keyset cursor (the same store query as `GET /v1/runs`).
 
 use super::error::{UiError, UiQuery, UiResult};
-use super::layout::{self, enc, next_link, page, status, Nav};
+use super::layout::{self, enc, page, pager, status, Nav};
 use super::session::Session;
 use crate::Ctx;
 use axum::extract::State;
@@ -73,16 +73,7 @@ pub(crate) async fn list(
     )?;
     let wf = filter.workflow.clone().unwrap_or_default();
     let st = filter.status.map_or("", RunStatus::as_str);
-    let next = next.map(|c| {
-        let mut href = format!("/runs?cursor={}", enc(&c));
-        if !wf.is_empty() {
-            href.push_str(&format!("&workflow={}", enc(&wf)));
-        }
-        if !st.is_empty() {
-            href.push_str(&format!("&status={st}"));
-        }
-        href
-    });
+    let next = next.map(|c| format!("{}&cursor={}", first_page(&wf, st), enc(&c)));
     let body = html! {
         h1 { "Runs" }
         form.filters #run-filter method="get" action="/runs" {
@@ -131,7 +122,12 @@ pub(crate) async fn list(
                 }
             }
         }
-        (next_link(next))
+        (pager(filter.cursor.is_some().then(|| first_page(&wf, st)), next))
     };
     Ok(page("Runs", Nav::Runs, &session, body))
+}
+
+/// The first page of the same filter.
+fn first_page(workflow: &str, status: &str) -> String {
+    format!("/runs?workflow={}&status={status}", enc(workflow))
 }
