@@ -230,6 +230,30 @@ async fn every_page_answers_with_a_session(pool: PgPool) {
         )])
         .await
         .unwrap();
+    let worker = gantry_queue::WorkerInfo {
+        id: "w-1".into(),
+        queues: vec!["default".into()],
+        concurrency: 4,
+        running: vec![format!("{run}:0")],
+        started_at_ms: gantry_queue::unix_ms(),
+        last_heartbeat_ms: gantry_queue::unix_ms(),
+        breakers: vec![gantry_queue::BreakerInfo {
+            agent: "worker".into(),
+            state: "open".into(),
+            failures: 0,
+        }],
+    };
+    st.engine
+        .queue
+        .heartbeat(&worker, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let r = send(&app, "GET", "/v1/workers", None, &[BEARER]).await;
+    assert_eq!(
+        r.json["workers"][0]["breakers"][0]["state"], "open",
+        "{}",
+        r.json
+    );
     let cookie = session(&app).await;
     for uri in [
         "/".to_owned(),
@@ -292,6 +316,19 @@ async fn every_page_answers_with_a_session(pool: PgPool) {
     ] {
         assert!(html.contains(button), "{button} missing");
     }
+    let html = body(&page(&app, &cookie, "/workers").await);
+    assert!(
+        html.contains(r#"class="worker" data-worker="w-1""#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"data-agent="worker" data-state="open""#),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(r#"href="/runs/{run}""#)),
+        "running jobs link their run"
+    );
     let html = body(&page(&app, &cookie, "/queues").await);
     assert!(
         html.contains(r#"class="queue" data-queue="default""#),
