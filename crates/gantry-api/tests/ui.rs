@@ -587,3 +587,62 @@ async fn runs_page_by_cursor_and_keep_their_filter(pool: PgPool) {
     assert_eq!(rows(&html), 0);
     assert!(html.contains(r#"id="no-runs""#));
 }
+
+#[sqlx::test(migrations = "../gantry-store/migrations")]
+async fn overview_counts_runs_by_status_and_the_last_hour(pool: PgPool) {
+    let (app, st) = ui_app(pool).await;
+    let template = seed(&app, "auto").await;
+    let template = uuid::Uuid::parse_str(&template).unwrap();
+    // 99 copies created over the last two hours (copy g, 1..=99, g * 7200 / 99
+    // seconds ago, finished 3 s later), statuses by g % 4: running,
+    // succeeded, failed, cancelled.
+    let written = st.engine.store.seed_runs_like(template, 99).await.unwrap();
+    assert_eq!(written, 99);
+    let counts = st.engine.store.run_counts().await.unwrap();
+    let count = |s: &str| {
+        counts
+            .iter()
+            .find(|(st, _)| st.as_str() == s)
+            .map_or(0, |(_, n)| *n)
+    };
+    assert_eq!(
+        (
+            count("running"),
+            count("succeeded"),
+            count("failed"),
+            count("cancelled")
+        ),
+        (24 + 1, 25, 25, 25)
+    );
+    // Finished within the hour: copies 1..=49 less the running ones (4, 8, ... 48).
+    let a = st.engine.store.run_activity(12, 300).await.unwrap();
+    let finished: i64 = a
+        .finished
+        .iter()
+        .map(|b| b.succeeded + b.failed + b.cancelled)
+        .sum();
+    let failed: i64 = a.finished.iter().map(|b| b.failed).sum();
+    assert_eq!((finished, failed), (37, 12));
+    assert_eq!(a.started, 49 + 1, "the template was created now");
+    assert!(a.finished[0].succeeded + a.finished[0].failed + a.finished[0].cancelled > 0);
+
+    let cookie = session(&app).await;
+    let html = body(&page(&app, &cookie, "/").await);
+    assert!(html.contains(r#"id="runs-total">100<"#), "{html}");
+    assert!(html.contains(r#"id="finished-last-hour">37<"#), "{html}");
+    assert!(html.contains(r#"id="failed-last-hour">12<"#), "{html}");
+    let html = body(&page(&app, &cookie, "/runs?status=failed").await);
+    assert_eq!(html.matches(r#"<tr class="run""#).count(), 25);
+    // A failed copy's page shows the node error.
+    let at = html.find(r#"data-run=""#).unwrap() + 10;
+    let failed_run = &html[at..at + 36];
+    let html = body(&page(&app, &cookie, &format!("/runs/{failed_run}")).await);
+    assert!(
+        html.contains(">failed<") && html.contains("seeded failure: exit code 1"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"data-node="b" data-status="skipped""#),
+        "{html}"
+    );
+}

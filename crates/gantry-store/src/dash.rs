@@ -83,11 +83,13 @@ impl Store {
         })
     }
 
-    /// Every attempt of every node of a run, by node id then attempt. Log
-    /// tails are cut to their last `log_bytes` bytes in the database.
+    /// Every attempt of the first `nodes` nodes of a run (by index), by
+    /// node then attempt. Log tails are cut to their last `log_bytes` bytes
+    /// in the database.
     pub async fn run_attempts(
         &self,
         run: Uuid,
+        nodes: u32,
         log_bytes: i32,
     ) -> Result<Vec<(String, AttemptRecord)>> {
         type Row = (
@@ -105,11 +107,12 @@ impl Store {
             "SELECT n.node_id, a.attempt, a.worker, a.status, a.started_at, a.finished_at,
                     a.exit_code, a.error, right(a.log_tail, $2)
              FROM attempts a JOIN nodes n ON n.run_id = a.run_id AND n.idx = a.idx
-             WHERE a.run_id = $1
+             WHERE a.run_id = $1 AND a.idx < $3
              ORDER BY a.idx, a.attempt",
         )
         .bind(run)
         .bind(log_bytes)
+        .bind(crate::rows::i32_of(nodes))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows

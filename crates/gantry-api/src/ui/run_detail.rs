@@ -38,7 +38,7 @@ pub(crate) async fn page_handler(
         async { store.get_run(id).await.map_err(crate::Error::from) },
         async {
             store
-                .run_attempts(id, LOG_BYTES)
+                .run_attempts(id, MAX_DETAILED as u32, LOG_BYTES)
                 .await
                 .map_err(crate::Error::from)
         },
