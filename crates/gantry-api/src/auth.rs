@@ -84,6 +84,20 @@ impl Access {
         id.len() == 16 && self.hashes.iter().any(|h| h.starts_with(id))
     }
 
+    /// Count one request of `key` against the rate limit (when one is
+    /// configured); `Some(seconds)` to wait when over it.
+    pub(crate) fn throttle(&self, key: &str) -> Option<u64> {
+        let limiter = self.limiter.as_ref()?;
+        let not_until = limiter.check_key(&key.to_owned()).err()?;
+        let clock = governor::clock::DefaultClock::default();
+        Some(
+            not_until
+                .wait_time_from(governor::clock::Clock::now(&clock))
+                .as_secs()
+                .max(1),
+        )
+    }
+
     /// The client's rate-limit key: its token's hash, or its address when
     /// the API is open. `Err` when the request may not pass.
     fn admit(&self, req: &Request) -> Result<String, Error> {

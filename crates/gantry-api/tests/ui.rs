@@ -646,3 +646,23 @@ async fn overview_counts_runs_by_status_and_the_last_hour(pool: PgPool) {
         "{html}"
     );
 }
+
+#[sqlx::test(migrations = "../gantry-store/migrations")]
+async fn login_attempts_are_rate_limited_like_the_api(pool: PgPool) {
+    let mut s = state(pool).await;
+    // 1 per second, bursts of 2.
+    s.access = Access::new([token_hash(TOKEN)], 1);
+    let app = app(s);
+    for _ in 0..2 {
+        let r = login(&app, "guess", "%2F").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = login(&app, TOKEN, "%2F").await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right token waits"
+    );
+    assert!(header(&r, "retry-after").parse::<u64>().unwrap() >= 1);
+    assert!(header(&r, "set-cookie").is_empty());
+}

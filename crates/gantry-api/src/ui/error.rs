@@ -32,6 +32,12 @@ impl<E: Into<crate::Error>> From<E> for UiError {
 
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            UiError::Api(crate::Error::TooManyRequests { retry_after_s, .. }) => {
+                Some(*retry_after_s)
+            }
+            _ => None,
+        };
         let (status, message) = match self {
             UiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             UiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.to_owned()),
@@ -65,7 +71,12 @@ impl IntoResponse for UiError {
                 p { a href="/" { "Overview" } }
             }
         };
-        (status, layout::bare(title, body)).into_response()
+        let mut res = (status, layout::bare(title, body)).into_response();
+        if let Some(secs) = retry_after {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }
 

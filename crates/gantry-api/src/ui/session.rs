@@ -250,9 +250,23 @@ pub(crate) async fn login_page(
 
 /// `POST /login`: a good token sets the session cookie and goes on to
 /// `next`; a bad one answers 401 with the form again.
-pub(crate) async fn login(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Response {
-    if !same_origin(&headers) {
+pub(crate) async fn login(State(ctx): State<Ctx>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    if !same_origin(&parts.headers) {
         return UiError::Forbidden("cross-site request refused").into_response();
+    }
+    // Guessing tokens costs a request each, under the API's rate limit
+    // (per client address), like any `/v1` call.
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+    if let Some(retry_after_s) = ctx.state.access.throttle(&format!("login:{peer}")) {
+        return UiError::Api(crate::Error::TooManyRequests {
+            message: "too many login attempts; retry later".to_owned(),
+            retry_after_s,
+        })
+        .into_response();
     }
     let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
         return UiError::BadRequest("form too large".to_owned()).into_response();
