@@ -1,7 +1,9 @@
 // Gantry dashboard: follows a run over server-sent events. On a run page
 // (an element #run with data-run), it subscribes to /runs/ID/events (the
 // session cookie authenticates it) and keeps each node's colour, status
-// text and attempts, and the run's status, up to date. No framework, no build.
+// text and attempts, and the run's status, up to date; a node that changed
+// gets its detail section (attempts, error, log tail, output) re-read from
+// the page, at most about once a second. No framework, no build.
 (function () {
   "use strict";
 
@@ -22,8 +24,55 @@
     return document.querySelectorAll(selector + '[data-node="' + node.replace(/"/g, "") + '"]');
   }
 
+  // The last event per node: re-applied to a refreshed section, whose HTML
+  // may predate it.
+  var latest = {};
+  var stale = {};
+  var timer = null;
+  var fetching = false;
+
+  function scheduleRefresh(node) {
+    if (!byNode("div.node-detail", node).length) return;
+    stale[node] = true;
+    if (!timer) timer = setTimeout(refreshDetails, 800);
+  }
+
+  function refreshDetails() {
+    timer = null;
+    if (fetching) {
+      timer = setTimeout(refreshDetails, 800);
+      return;
+    }
+    var nodes = Object.keys(stale);
+    stale = {};
+    if (!nodes.length || !window.fetch || !window.DOMParser) return;
+    fetching = true;
+    fetch(window.location.pathname, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        for (var i = 0; i < nodes.length; i++) {
+          var sel = 'div.node-detail[data-node="' + nodes[i].replace(/"/g, "") + '"]';
+          var fresh = doc.querySelector(sel);
+          var old = document.querySelector(sel);
+          if (fresh && old) {
+            old.parentNode.replaceChild(document.importNode(fresh, true), old);
+            if (latest[nodes[i]]) applyNode(latest[nodes[i]]);
+          }
+        }
+      })
+      .catch(function () {})
+      .then(function () { fetching = false; });
+  }
+
   function updateNode(n) {
     if (!n || typeof n.node !== "string" || typeof n.status !== "string") return;
+    latest[n.node] = n;
+    applyNode(n);
+  }
+
+  function applyNode(n) {
     var i, els = byNode("g.node", n.node);
     for (i = 0; i < els.length; i++) {
       var g = els[i];
@@ -105,7 +154,11 @@
       }
       updateRun(run.status);
     });
-    source.addEventListener("node", function (e) { updateNode(parse(e)); });
+    source.addEventListener("node", function (e) {
+      var n = parse(e);
+      updateNode(n);
+      if (n && typeof n.node === "string") scheduleRefresh(n.node);
+    });
     source.addEventListener("run", function (e) {
       var run = parse(e);
       if (run) updateRun(run.status);
