@@ -170,6 +170,7 @@ async fn login_checks_the_token_and_sets_a_strict_cookie(pool: PgPool) {
     assert!(!cookie.contains(TOKEN), "the token is not in the cookie");
     // `next` never leads off the site.
     for evil in [
+        "%2Fruns%3Fworkflow%3D%C3%A9",
         "https%3A%2F%2Fevil.example",
         "%2F%2Fevil.example",
         "%2F%5Cevil.example",

@@ -133,7 +133,8 @@ pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-/// A local path to go back to after logging in; anything else is `/`.
+/// A local path (printable ASCII, as the guard percent-encodes it) to go
+/// back to after logging in; anything else is `/`.
 fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
@@ -141,7 +142,7 @@ fn safe_next(next: Option<&str>) -> String {
                 && !n.starts_with("//")
                 && !n.contains('\\')
                 && n.len() <= 2048
-                && !n.chars().any(char::is_control) =>
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
         {
             n.to_owned()
         }
@@ -149,11 +150,11 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// A 303 to `to`, or to `/` when `to` cannot be a header value.
 fn redirect(to: &str) -> Response {
     let mut res = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(to) {
-        res.headers_mut().insert(LOCATION, v);
-    }
+    let to = HeaderValue::from_str(to).unwrap_or_else(|_| HeaderValue::from_static("/"));
+    res.headers_mut().insert(LOCATION, to);
     res
 }
 
