@@ -14,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.scenario == "ui" {
+        return crate::bench_ui::run(args).await;
+    }
     let mut conn = args.conn.clone();
     conn.db_pool = conn.db_pool.max(8);
     // A prefix of its own, so a benchmark never mixes with live queues.
@@ -58,7 +61,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             crate::bench_scale::run(&engine, &conn, args.nodes.unwrap_or(400), replicas).await
         }
         other => Err(anyhow::anyhow!(
-            "unknown scenario {other:?}; expected chain, fanout, docker or scale"
+            "unknown scenario {other:?}; expected chain, fanout, docker, scale or ui"
         )),
     };
     stop.cancel();

@@ -239,8 +239,9 @@ enum RunsCmd {
 
 #[derive(Args, Clone, Debug)]
 pub(crate) struct BenchArgs {
-    /// `chain`, `fanout`, `docker` or `scale`.
+    /// `chain`, `fanout`, `docker`, `scale` or `ui`.
     pub(crate) scenario: String,
+    /// Nodes of the scenario (`ui`: timed requests per page, default 50).
     #[arg(long)]
     pub(crate) nodes: Option<usize>,
     #[arg(long)]

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_docker;
 mod bench_scale;
+mod bench_ui;
 mod cli;
 mod client;
 mod metrics_server;

@@ -66,6 +66,38 @@ impl Access {
         self.hashes.is_empty()
     }
 
+    /// The dashboard's name for an accepted token: the first 16 hex digits
+    /// of its hash (`open` when no token is needed); `None` when refused.
+    pub(crate) fn token_id(&self, token: &str) -> Option<String> {
+        if self.is_open() {
+            return Some("open".to_owned());
+        }
+        let hash = token_hash(token);
+        (!token.is_empty() && self.hashes.contains(&hash)).then(|| hash[..16].to_owned())
+    }
+
+    /// Whether a session's token id still names an accepted token.
+    pub(crate) fn knows_token_id(&self, id: &str) -> bool {
+        if self.is_open() {
+            return id == "open";
+        }
+        id.len() == 16 && self.hashes.iter().any(|h| h.starts_with(id))
+    }
+
+    /// Count one request of `key` against the rate limit (when one is
+    /// configured); `Some(seconds)` to wait when over it.
+    pub(crate) fn throttle(&self, key: &str) -> Option<u64> {
+        let limiter = self.limiter.as_ref()?;
+        let not_until = limiter.check_key(&key.to_owned()).err()?;
+        let clock = governor::clock::DefaultClock::default();
+        Some(
+            not_until
+                .wait_time_from(governor::clock::Clock::now(&clock))
+                .as_secs()
+                .max(1),
+        )
+    }
+
     /// The client's rate-limit key: its token's hash, or its address when
     /// the API is open. `Err` when the request may not pass.
     fn admit(&self, req: &Request) -> Result<String, Error> {

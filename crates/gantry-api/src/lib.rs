@@ -1,4 +1,5 @@
-//! The HTTP API (axum) under /v1, with OpenAPI from utoipa and SSE run events.
+//! The HTTP API (axum) under /v1, with OpenAPI from utoipa and SSE run events,
+//! and the queue inspection dashboard at `/` (module `ui`).
 //!
 //! [`app`] builds the router (tests drive it with `oneshot`), [`serve`] runs
 //! it on a listener until a shutdown future fires. Every error answers with
@@ -11,6 +12,7 @@ mod events;
 mod idempotency;
 mod openapi;
 mod routes;
+mod ui;
 
 pub use auth::{token_hash, Access};
 pub use error::{Error, Result};
@@ -73,6 +75,8 @@ impl AppState {
 pub(crate) struct Ctx {
     pub(crate) state: AppState,
     pub(crate) hub: events::Hub,
+    /// Signs dashboard sessions and CSRF tokens.
+    pub(crate) ui_key: ui::SessionKey,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -117,6 +121,7 @@ fn router(state: AppState, shutdown: CancellationToken) -> Router {
     let ctx = Ctx {
         state,
         hub,
+        ui_key: ui::SessionKey::random(),
         shutdown,
     };
     // Every /v1 route sits behind the token and rate-limit guard; health,
@@ -134,6 +139,7 @@ fn router(state: AppState, shutdown: CancellationToken) -> Router {
         ));
     Router::new()
         .merge(v1)
+        .merge(ui::routes(ctx.clone()))
         .merge(routes::health::routes())
         .merge(routes::metrics::routes())
         .route("/openapi.json", get(openapi::spec))

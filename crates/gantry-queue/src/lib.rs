@@ -14,7 +14,7 @@ mod workers;
 pub use consumer::Consumer;
 pub use inspect::{unix_ms, JobPage, JobState, JobView};
 pub use queue::Queue;
-pub use workers::WorkerInfo;
+pub use workers::{BreakerInfo, WorkerInfo};
 
 /// Errors from Redis.
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,20 @@ pub struct WorkerInfo {
     pub started_at_ms: u64,
     /// Unix milliseconds of this heartbeat.
     pub last_heartbeat_ms: u64,
+    /// This worker's circuit breakers, by agent (older workers send none).
+    #[serde(default)]
+    pub breakers: Vec<BreakerInfo>,
+}
+
+/// One circuit breaker of a worker, as its heartbeat reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakerInfo {
+    /// Agent name, or `docker:daemon` for the Docker daemon's breaker.
+    pub agent: String,
+    /// `closed`, `open` or `half_open`.
+    pub state: String,
+    /// Consecutive runtime failures while closed.
+    pub failures: u32,
 }
 
 impl Queue {

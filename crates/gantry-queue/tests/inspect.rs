@@ -129,6 +129,11 @@ async fn worker_presence_expires_without_heartbeats() {
         running: vec!["r:1".into()],
         started_at_ms: 1,
         last_heartbeat_ms: 2,
+        breakers: vec![gantry_queue::BreakerInfo {
+            agent: "a".into(),
+            state: "open".into(),
+            failures: 0,
+        }],
     };
     q.heartbeat(&info("w1"), Duration::from_millis(300))
         .await

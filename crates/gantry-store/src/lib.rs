@@ -2,6 +2,7 @@
 //! attempts and leases, through sqlx with embedded migrations. Only this crate
 //! writes SQL.
 
+mod dash;
 mod error;
 mod model;
 mod reads;
@@ -11,8 +12,10 @@ mod runs;
 mod tx;
 mod work;
 
+pub use dash::{scratch_database, Activity, FinishedCounts};
 pub use error::{Error, Result};
 pub use model::*;
+pub use reads::is_valid_run_cursor;
 pub use tx::RunTx;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};

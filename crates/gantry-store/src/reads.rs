@@ -44,6 +44,12 @@ fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
     Some((at, id.parse().ok()?))
 }
 
+/// Whether `cursor` is one [`Store::list_runs`] hands out (callers that
+/// must tell a bad cursor from an empty page check it first).
+pub fn is_valid_run_cursor(cursor: &str) -> bool {
+    cursor.len() <= 512 && decode_cursor(cursor).is_some()
+}
+
 impl Store {
     /// Runs newest first, `filter.limit` at most (clamped to 1..=500), and the
     /// cursor of the next page when there is one. A cursor that does not

@@ -100,6 +100,32 @@ impl Guards {
     }
 }
 
+impl Guards {
+    /// Every breaker this worker has, for its heartbeat.
+    pub(crate) fn breakers(&self) -> Vec<gantry_queue::BreakerInfo> {
+        let inner = self.inner.lock().expect("guards lock");
+        let docker = inner.docker.as_ref().map(|b| (DOCKER_LABEL, b));
+        let mut out: Vec<_> = docker
+            .into_iter()
+            .chain(inner.breakers.iter().map(|(a, b)| (a.as_str(), b)))
+            .map(|(agent, b)| {
+                let (state, failures) = match b.state() {
+                    crate::BreakerState::Closed { failures } => ("closed", failures),
+                    crate::BreakerState::Open { .. } => ("open", 0),
+                    crate::BreakerState::HalfOpen { .. } => ("half_open", 0),
+                };
+                gantry_queue::BreakerInfo {
+                    agent: agent.to_owned(),
+                    state: state.to_owned(),
+                    failures,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.agent.cmp(&b.agent));
+        out
+    }
+}
+
 /// The `agent` label of the daemon's breaker: `:` is not allowed in agent
 /// names, so it cannot collide with one.
 const DOCKER_LABEL: &str = "docker:daemon";
@@ -131,4 +157,44 @@ fn limiter(limit: gantry_dag::RateLimit) -> DefaultDirectRateLimiter {
         .expect("non-zero period")
         .allow_burst(burst);
     DefaultDirectRateLimiter::direct(quota)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(name: &str, runtime: &str) -> AgentDef {
+        let image = if runtime == "docker" { "x:1" } else { "" };
+        serde_json::from_value(serde_json::json!({
+            "name": name, "runtime": runtime, "image": image, "builtin": "noop"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn breakers_report_each_agent_and_the_docker_daemon() {
+        let guards = Guards::new(BreakerConfig {
+            threshold: 2,
+            cooldown: Duration::from_secs(60),
+        });
+        assert!(guards.breakers().is_empty());
+        let now = Instant::now();
+        let (ok, bad) = (agent("ok", "builtin"), agent("bad", "docker"));
+        guards.report(&ok, now, Outcome::Healthy);
+        guards.report(&bad, now, Outcome::RuntimeFailure);
+        guards.report(&bad, now, Outcome::RuntimeFailure);
+        let got: Vec<(String, String, u32)> = guards
+            .breakers()
+            .into_iter()
+            .map(|b| (b.agent, b.state, b.failures))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("bad".to_owned(), "open".to_owned(), 0),
+                ("docker:daemon".to_owned(), "closed".to_owned(), 2),
+                ("ok".to_owned(), "closed".to_owned(), 0),
+            ]
+        );
+    }
 }

@@ -1,8 +1,9 @@
 //! The worker's presence in Redis (`GET /v1/workers`): who it is, its
-//! queues and concurrency, and what it runs now, renewed every second
+//! queues and concurrency, what it runs now and its circuit breakers, renewed every second
 //! and removed when it stops. Losing it is harmless: leases, not presence,
 //! decide who owns a node.
 
+use crate::guard::Guards;
 use crate::held::Held;
 use crate::Config;
 use gantry_coordinator::Engine;
@@ -16,7 +17,13 @@ use tokio_util::sync::CancellationToken;
 const EVERY: Duration = Duration::from_secs(1);
 const PRESENCE: Duration = Duration::from_secs(5);
 
-pub(crate) async fn run(engine: Engine, config: Arc<Config>, held: Held, stop: CancellationToken) {
+pub(crate) async fn run(
+    engine: Engine,
+    config: Arc<Config>,
+    held: Held,
+    guards: Guards,
+    stop: CancellationToken,
+) {
     let started_at_ms = unix_ms();
     loop {
         let info = WorkerInfo {
@@ -26,6 +33,7 @@ pub(crate) async fn run(engine: Engine, config: Arc<Config>, held: Held, stop: C
             running: held.job_ids(),
             started_at_ms,
             last_heartbeat_ms: unix_ms(),
+            breakers: guards.breakers(),
         };
         if let Err(e) = engine.queue.heartbeat(&info, PRESENCE).await {
             tracing::debug!(error = %e, "heartbeat failed");

@@ -69,10 +69,12 @@ pub async fn run(
         held.clone(),
         stop.clone(),
     ));
+    let guards = guard::Guards::new(config.breaker);
     let beat = tokio::spawn(heartbeat::run(
         engine.clone(),
         config.clone(),
         held.clone(),
+        guards.clone(),
         stop.clone(),
     ));
     let canceller = tokio::spawn(held::listen_cancel(
@@ -87,7 +89,7 @@ pub async fn run(
         config: config.clone(),
         slots: slots.clone(),
         held: held.clone(),
-        guards: guard::Guards::new(config.breaker),
+        guards,
         done: done_tx,
     };
     let pulled = pull::run(ctx, shutdown.clone()).await;

@@ -1,4 +1,5 @@
-//! `/v1/workers`: live workers, from the presence each one renews in Redis.
+//! `/v1/workers`: live workers, from the presence each one renews in Redis
+//! (with the state of each of their circuit breakers).
 
 use crate::error::{ErrorBody, Result};
 use crate::Ctx;
@@ -24,6 +25,10 @@ pub(crate) struct WorkerView {
     pub(crate) running_count: usize,
     pub(crate) started_at: Option<DateTime<Utc>>,
     pub(crate) last_heartbeat: Option<DateTime<Utc>>,
+    /// This worker's circuit breakers: `{agent, state, failures}`, state
+    /// `closed`, `open` or `half_open`.
+    #[schema(value_type = Vec<Object>)]
+    pub(crate) breakers: Vec<gantry_queue::BreakerInfo>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -58,6 +63,7 @@ pub(crate) async fn list(State(ctx): State<Ctx>) -> Result<Json<WorkerList>> {
                 queues: w.queues,
                 concurrency: w.concurrency,
                 running: w.running,
+                breakers: w.breakers,
             })
             .collect(),
     }))

@@ -1,0 +1,72 @@
+//! The dashboard's buttons: cancel, retry, approve, reject and replay call
+//! the very engine functions the `/v1` routes call, then answer 303 back to
+//! the page. The session guard has already checked origin and CSRF token.
+
+use super::error::{name, UiError, UiPath, UiResult};
+use super::layout::enc;
+use super::run_detail::run_id;
+use crate::Ctx;
+use axum::extract::State;
+use axum::response::Redirect;
+
+fn back_to_run(id: uuid::Uuid) -> Redirect {
+    Redirect::to(&format!("/runs/{id}"))
+}
+
+pub(crate) async fn cancel(
+    State(ctx): State<Ctx>,
+    UiPath(id): UiPath<String>,
+) -> UiResult<Redirect> {
+    let id = run_id(&id)?;
+    ctx.engine().cancel(id).await?;
+    tracing::info!(run = %id, "run cancelled from the dashboard");
+    Ok(back_to_run(id))
+}
+
+pub(crate) async fn retry(
+    State(ctx): State<Ctx>,
+    UiPath(id): UiPath<String>,
+) -> UiResult<Redirect> {
+    let id = run_id(&id)?;
+    ctx.engine().retry(id).await?;
+    tracing::info!(run = %id, "run retried from the dashboard");
+    Ok(back_to_run(id))
+}
+
+pub(crate) async fn approve(
+    State(ctx): State<Ctx>,
+    UiPath((id, node)): UiPath<(String, String)>,
+) -> UiResult<Redirect> {
+    let id = run_id(&id)?;
+    let node = name(&node, "node")?;
+    ctx.engine().approve(id, node).await?;
+    tracing::info!(run = %id, node, "node approved from the dashboard");
+    Ok(back_to_run(id))
+}
+
+pub(crate) async fn reject(
+    State(ctx): State<Ctx>,
+    UiPath((id, node)): UiPath<(String, String)>,
+) -> UiResult<Redirect> {
+    let id = run_id(&id)?;
+    let node = name(&node, "node")?;
+    ctx.engine().reject(id, node).await?;
+    tracing::info!(run = %id, node, "node rejected from the dashboard");
+    Ok(back_to_run(id))
+}
+
+pub(crate) async fn replay(
+    State(ctx): State<Ctx>,
+    UiPath((queue, job)): UiPath<(String, String)>,
+) -> UiResult<Redirect> {
+    let queue = name(&queue, "queue")?;
+    if job.is_empty() || job.len() > 128 {
+        return Err(UiError::NotFound("no such dead job".to_owned()));
+    }
+    ctx.engine()
+        .replay_dead(queue, &job)
+        .await?
+        .ok_or_else(|| UiError::NotFound(format!("no dead job {job:?} in queue {queue:?}")))?;
+    tracing::info!(queue, job = %job, "dead job replayed from the dashboard");
+    Ok(Redirect::to(&format!("/queues/{}?state=dead", enc(queue))))
+}

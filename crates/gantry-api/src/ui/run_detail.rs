@@ -1,0 +1,239 @@
+//! `GET /runs/{id}`: the run, its DAG as SVG (colours follow node status,
+//! live over SSE through `app.js`), and per node its attempts, error, log
+//! tail and output, with cancel, retry, approve and reject buttons.
+
+use super::dag::{self, DrawNode};
+use super::error::{UiError, UiPath, UiResult};
+use super::layout::{self, csrf, enc, page, status, Nav};
+use super::session::Session;
+use crate::Ctx;
+use axum::extract::State;
+use axum::response::Html;
+use axum::Extension;
+use gantry_dag::NodeStatus;
+use gantry_store::{AttemptRecord, NodeSummary, RunDetail};
+use maud::{html, Markup};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Bytes of each attempt's log tail shown.
+const LOG_BYTES: i32 = 4096;
+/// Bytes of a node's output shown.
+const OUTPUT_BYTES: usize = 16 * 1024;
+/// Node sections shown in full; larger runs list the rest briefly.
+const MAX_DETAILED: usize = 300;
+
+pub(crate) fn run_id(s: &str) -> UiResult<Uuid> {
+    Uuid::parse_str(s).map_err(|_| UiError::NotFound("no such run".to_owned()))
+}
+
+pub(crate) async fn page_handler(
+    State(ctx): State<Ctx>,
+    Extension(session): Extension<Session>,
+    UiPath(id): UiPath<String>,
+) -> UiResult<Html<String>> {
+    let id = run_id(&id)?;
+    let store = ctx.store();
+    let (run, attempts) = tokio::try_join!(
+        async { store.get_run(id).await.map_err(crate::Error::from) },
+        async {
+            store
+                .run_attempts(id, MAX_DETAILED as u32, LOG_BYTES)
+                .await
+                .map_err(crate::Error::from)
+        },
+    )?;
+    let run = run.ok_or_else(|| UiError::NotFound(format!("no run {id}")))?;
+    let def = store
+        .get_workflow(&run.run.workflow, Some(run.run.version))
+        .await?;
+    let deps: HashMap<&str, &[String]> = def
+        .as_ref()
+        .map(|d| {
+            d.definition
+                .nodes
+                .iter()
+                .map(|n| (n.id.as_str(), n.depends_on.as_slice()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut by_node: HashMap<&str, Vec<&AttemptRecord>> = HashMap::new();
+    for (node, a) in &attempts {
+        by_node.entry(node.as_str()).or_default().push(a);
+    }
+    let body = html! {
+        (header(&run, &session))
+        section #graph {
+            h2 { "Graph" }
+            @if run.nodes.len() > dag::MAX_DRAWN {
+                p.empty { "This run has " (run.nodes.len()) " nodes; graphs of more than "
+                    (dag::MAX_DRAWN) " are not drawn." }
+            } @else {
+                div.dag-wrap { (graph(&run, &deps)) }
+            }
+            (legend())
+        }
+        section #nodes {
+            h2 { "Nodes" }
+            @for n in run.nodes.iter().take(MAX_DETAILED) {
+                (node_detail(id, n, deps.get(n.id.as_str()).copied().unwrap_or(&[]),
+                    by_node.get(n.id.as_str()).map_or(&[][..], Vec::as_slice), &session))
+            }
+            @if run.nodes.len() > MAX_DETAILED {
+                p.empty { (run.nodes.len() - MAX_DETAILED) " more nodes are not shown; see "
+                    code { "GET /v1/runs/" (id) "/nodes/NODE" } "." }
+            }
+        }
+    };
+    Ok(page(&format!("Run {id}"), Nav::Runs, &session, body))
+}
+
+fn header(run: &RunDetail, session: &Session) -> Markup {
+    let r = &run.run;
+    let mut by_status: Vec<(NodeStatus, usize)> = Vec::new();
+    for n in &run.nodes {
+        match by_status.iter_mut().find(|(s, _)| *s == n.status) {
+            Some((_, c)) => *c += 1,
+            None => by_status.push((n.status, 1)),
+        }
+    }
+    html! {
+        div.run-head #run data-run=(r.id) data-status=(r.status.as_str()) {
+            h1 { "Run " span.mono { (r.id) } }
+            p {
+                "Status: " span #run-status class={ "status status-" (r.status.as_str()) } { (r.status.as_str()) }
+                span #live {}
+                " · workflow " a href={ "/workflows/" (enc(&r.workflow)) "?version=" (r.version) } { (r.workflow) " v" (r.version) }
+                " · created " (layout::time(&r.created_at))
+                " · finished " span #run-finished { (layout::time_opt(r.finished_at.as_ref())) }
+            }
+            p #node-counts {
+                @for (s, c) in &by_status { (status(s.as_str())) " " (c) " " }
+            }
+            div.actions {
+                form method="post" action={ "/runs/" (r.id) "/cancel" } {
+                    (csrf(session))
+                    button #cancel type="submit" title="stop the run: nothing new starts, running attempts are stopped" { "Cancel run" }
+                }
+                form method="post" action={ "/runs/" (r.id) "/retry" } {
+                    (csrf(session))
+                    button #retry type="submit" title="re-run failed, cancelled and skipped nodes" { "Retry failed nodes" }
+                }
+            }
+            details.input {
+                summary { "Input" }
+                (layout::json_pre(&run.input, OUTPUT_BYTES))
+            }
+        }
+    }
+}
+
+fn graph(run: &RunDetail, deps: &HashMap<&str, &[String]>) -> Markup {
+    let index: HashMap<&str, usize> = run
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.id.as_str(), i))
+        .collect();
+    let nodes: Vec<DrawNode<'_>> = run
+        .nodes
+        .iter()
+        .map(|n| DrawNode {
+            id: &n.id,
+            status: n.status.as_str(),
+            parents: deps
+                .get(n.id.as_str())
+                .map(|ds| {
+                    ds.iter()
+                        .filter_map(|d| index.get(d.as_str()).copied())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect();
+    dag::svg(&nodes)
+}
+
+fn legend() -> Markup {
+    html! {
+        p.legend {
+            @for s in ["pending", "waiting_approval", "queued", "running", "retrying", "succeeded", "failed", "skipped", "cancelled"] {
+                (status(s)) " "
+            }
+        }
+    }
+}
+
+fn node_detail(
+    run: Uuid,
+    n: &NodeSummary,
+    deps: &[String],
+    attempts: &[&AttemptRecord],
+    session: &Session,
+) -> Markup {
+    let s = n.status.as_str();
+    // Nodes that may still wait for approval get the buttons; `app.js` shows
+    // them only while the node is `waiting_approval`.
+    let may_wait = matches!(n.status, NodeStatus::Pending | NodeStatus::WaitingApproval);
+    html! {
+        div.node-detail #{ "node-" (n.id) } data-node=(n.id) data-status=(s) {
+            h3 {
+                span.mono { (n.id) } " "
+                span class={ "status node-status status-" (s) } { (s) }
+            }
+            p.meta {
+                "agent " a href={ "/agents/" (enc(&n.agent)) } { (n.agent) }
+                " · attempts " span.attempts { (n.attempts) }
+                @if !deps.is_empty() { " · after " (deps.join(", ")) }
+                " · queued " (layout::time_opt(n.queued_at.as_ref()))
+                " · started " (layout::time_opt(n.started_at.as_ref()))
+                " · finished " (layout::time_opt(n.finished_at.as_ref()))
+            }
+            @if may_wait {
+                div.approval hidden[n.status != NodeStatus::WaitingApproval] {
+                    form method="post" action={ "/runs/" (run) "/nodes/" (enc(&n.id)) "/approve" } {
+                        (csrf(session))
+                        button.approve type="submit" data-node=(n.id) { "Approve" }
+                    }
+                    form method="post" action={ "/runs/" (run) "/nodes/" (enc(&n.id)) "/reject" } {
+                        (csrf(session))
+                        button.reject type="submit" data-node=(n.id) { "Reject" }
+                    }
+                }
+            }
+            @if let Some(e) = &n.error {
+                div.node-error { h4 { "Error" } pre.error { (layout::cut(e, 4000)) } }
+            }
+            @if !attempts.is_empty() {
+                table.data.attempts {
+                    thead { tr { th.num { "#" } th { "worker" } th { "status" } th { "started" } th.num { "took" } th.num { "exit" } th { "error" } } }
+                    tbody {
+                        @for a in attempts {
+                            tr.attempt data-attempt=(a.attempt) {
+                                td.num { (a.attempt) }
+                                td.mono { (a.worker) }
+                                td { (status(&a.status)) }
+                                td { (layout::time(&a.started_at)) }
+                                td.num { @if let Some(f) = a.finished_at { (layout::span_ms((f - a.started_at).num_milliseconds())) } @else { "–" } }
+                                td.num { (a.exit_code.map_or_else(|| "–".to_owned(), |c| c.to_string())) }
+                                td { (layout::cut(a.error.as_deref().unwrap_or(""), 500)) }
+                            }
+                        }
+                    }
+                }
+                @if let Some(log) = attempts.iter().rev().find_map(|a| a.log_tail.as_deref().filter(|l| !l.is_empty())) {
+                    details.log open {
+                        summary { "Log tail" }
+                        pre.log { (layout::tail(log, LOG_BYTES as usize)) }
+                    }
+                }
+            }
+            @if let Some(out) = &n.output {
+                details.output {
+                    summary { "Output" }
+                    (layout::json_pre(out, OUTPUT_BYTES))
+                }
+            }
+        }
+    }
+}
