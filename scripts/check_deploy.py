@@ -8,8 +8,9 @@ k8s: KEDA's ScaledObject against deploy/schemas/ (the core Kubernetes schemas do
 the CRD) and the promises deploy/README.md makes: hardened containers, probes, resources,
 no service-account tokens, the worker's grace period longer than the longest agent timeout
 plus GANTRY_GRACE_S, two coordinators, selectors that select something, default-deny
-network policies, only token hashes in Secrets, and a Pod Security level that admits the
-pods. compose: the Docker socket only in the worker, Redis with AOF and noeviction, a
+network policies, only token hashes in Secrets, a Pod Security level that admits the
+pods, no variable set twice, and a worker TMPDIR that its Docker engine sees at the same
+path (secrets are bind-mounted from there). compose: the Docker socket only in the worker, Redis with AOF and noeviction, a
 worker that `--scale` can replicate. Prints every problem; exits 1 if there is any.
 """
 
@@ -77,6 +78,31 @@ def check_container(where, pod, c, privileged_ok):
             problem(name, f"probes should be /healthz and {want}, not {live} and {ready}")
 
 
+def check_engine_paths(where, pod):
+    """A worker with docker agents stages secrets under TMPDIR and the engine bind-mounts
+    them by path, so the engine must see the same directory at the same path: a shared
+    volume at that path in the DinD sidecar, or the node's own directory (hostPath)."""
+    for c in pod.get("containers", []):
+        env = env_of(c)
+        if env.get("GANTRY_DOCKER") != "on":
+            continue
+        tmpdir = env.get("TMPDIR", "/tmp")
+        mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        name = mounts.get(tmpdir)
+        if name is None:
+            problem(where, f"TMPDIR {tmpdir} is not a volume the engine can share")
+            continue
+        engines = [s for s in pod.get("initContainers", []) + pod.get("containers", [])
+                   if s is not c and s.get("securityContext", {}).get("privileged")]
+        if engines:
+            if not any({"name": name, "mountPath": tmpdir}.items() <= m.items()
+                       for e in engines for m in e.get("volumeMounts", [])):
+                problem(where, f"the engine sidecar does not mount {name} at TMPDIR {tmpdir}")
+        elif volumes.get(name, {}).get("hostPath", {}).get("path") != tmpdir:
+            problem(where, f"TMPDIR {tmpdir} must be the node's own {tmpdir} (hostPath) for the node's engine")
+
+
 def check_k8s(schema_dir, docs):
     with open(f"{schema_dir}/keda-scaledobject.schema.json") as f:
         keda_schema = json.load(f)
@@ -132,6 +158,11 @@ def check_k8s(schema_dir, docs):
                                f"timeout {AGENT_TIMEOUT_S} + GANTRY_GRACE_S {grace_s}")
             if "replicas" in w.get("spec", {}) and by_kind.get("ScaledObject"):
                 problem(where, "sets replicas although KEDA scales it")
+        for c in containers:
+            names = [e.get("name") for e in c.get("env", [])]
+            for dup in sorted({n for n in names if names.count(n) > 1}):
+                problem(f"{where} container {c.get('name')}", f"sets {dup} twice")
+        check_engine_paths(where, pod)
         if labels.get("app.kubernetes.io/component") == "coordinator" and w["spec"].get("replicas", 1) < 2:
             problem(where, "coordinator needs at least 2 replicas")
 
