@@ -163,11 +163,13 @@ tail -n +1 -f --pid="$K6_PID" "$LOGS/k6.out" &
 # Samples CPU time and run-queue wait (ms, summed over threads) of each
 # process, and the load average, every second while k6 runs.
 sample() {
-  local role="$1" pid="$2"
+  local role="$1" pid="$2" cpu
   [ -d "/proc/$pid" ] || return 0
+  # CPU from the process (exited threads included), wait summed over threads.
+  cpu="$(awk '{print ($14 + $15) * 10}' "/proc/$pid/stat" 2>/dev/null)" || return 0
   cat /proc/"$pid"/task/*/schedstat 2>/dev/null \
-    | awk -v t="$(date +%s.%N)" -v r="$role" -v p="$pid" \
-      '{c += $1; w += $2; n += $3} END {printf "%s %s %s %d %d %d\n", t, r, p, c / 1e6, w / 1e6, n}'
+    | awk -v t="$(date +%s.%N)" -v r="$role" -v p="$pid" -v c="$cpu" \
+      '{w += $2; n += $3} END {printf "%s %s %s %d %d %d\n", t, r, p, c, w / 1e6, n}'
 }
 REDIS_PID="$(cat "$ROOT/.gantry/redis/redis.pid" 2>/dev/null || true)"
 PG_DISK="$(basename "$(df --output=source "${GANTRY_PG_DATA:-$ROOT/.gantry/pg}" 2>/dev/null | tail -1)" 2>/dev/null || true)"
@@ -237,7 +239,8 @@ for line in open(sys.argv[1]):
     key = (f[1], f[2])
     sample = (float(f[0]), int(f[3]), int(f[4]), int(f[5]) if len(f) > 5 else 0)
     first.setdefault(key, sample)
-    last[key] = sample
+    # Thread sums fall when threads exit: keep the largest of each counter.
+    last[key] = tuple(max(a, b) for a, b in zip(last.get(key, sample), sample))
 roles, span = {}, 1e-9
 for key in first:
     t0, c0, w0, n0 = first[key]
