@@ -12,6 +12,8 @@ export GANTRY_REQUIRE_SERVICES=1 GANTRY_REQUIRE_DOCKER=1
 command -v docker >/dev/null || { echo "test: docker is not installed" >&2; exit 1; }
 docker info >/dev/null 2>&1 || { echo "test: the docker engine is not reachable" >&2; exit 1; }
 bash scripts/build-images.sh >/dev/null
+# Headless Chromium and chromedriver for the dashboard's browser tests.
+bash scripts/browser.sh >/dev/null
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 # Prometheus config, alert rules (with promtool unit tests), Alertmanager,
