@@ -22,7 +22,7 @@ cd "$ROOT"
 log() { echo "run.sh: $*" >&2; }
 die() { log "$*"; exit 2; }
 
-[ $# -ge 1 ] || die "usage: load-tests/run.sh SCRIPT [k6 args]   (SCRIPT: $(cd load-tests && ls *.js | tr '\n' ' '))"
+[ $# -ge 1 ] || die "usage: load-tests/run.sh SCRIPT [k6 args]   (SCRIPT: $(cd load-tests && echo ./*.js | sed 's|\./||g'))"
 NAME="$(basename "$1" .js)"
 shift
 SCRIPT="load-tests/$NAME.js"
@@ -68,7 +68,8 @@ export GANTRY_DATABASE_URL="$BASE_URL/$DB" DATABASE_URL="$BASE_URL/$DB"
 for setting in ${K6_PG_SET:-}; do
   psql "$ADMIN_URL" -qc "alter database $DB set ${setting%%=*} = '${setting#*=}'" >&2
 done
-export GANTRY_REDIS_PREFIX="k6-$NAME-$(date +%s)-$$"
+GANTRY_REDIS_PREFIX="k6-$NAME-$(date +%s)-$$"
+export GANTRY_REDIS_PREFIX
 REDIS_HOSTPORT="${GANTRY_REDIS_URL#redis://}"
 REDIS_HOST="${REDIS_HOSTPORT%:*}"
 REDIS_PORT="${REDIS_HOSTPORT##*:}"
@@ -90,15 +91,16 @@ export GANTRY_LEASE_MS="${GANTRY_LEASE_MS:-10000}" GANTRY_CONCURRENCY="${GANTRY_
 # --- processes and teardown -------------------------------------------------
 declare -A PID=()
 K6_PID=""
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  [ -n "$K6_PID" ] && kill -INT "$K6_PID" 2>/dev/null || true
+  if [ -n "$K6_PID" ]; then kill -INT "$K6_PID" 2>/dev/null || true; fi
   for role in "${!PID[@]}"; do kill -TERM "${PID[$role]}" 2>/dev/null || true; done
   for _ in $(seq 1 100); do
     local alive=0
     for role in "${!PID[@]}"; do kill -0 "${PID[$role]}" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break
+    [ "$alive" = 0 ] && break
     sleep 0.1
   done
   for role in "${!PID[@]}"; do kill -KILL "${PID[$role]}" 2>/dev/null || true; done
@@ -108,7 +110,7 @@ cleanup() {
       | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" del >/dev/null || true
   fi
   log "stopped; logs in ${LOGS#"$ROOT"/}"
-  exit $rc
+  exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
