@@ -122,6 +122,10 @@ pub(crate) struct ApiArgs {
     /// of twice that; over it, 429 with `Retry-After`. 0: no limit.
     #[arg(long, env = "GANTRY_RATE_LIMIT_PER_S", default_value_t = 0)]
     pub(crate) rate_limit_per_s: u32,
+    /// Secret the dashboard's session cookies are signed with; give every
+    /// API replica the same one. Unset: a random key per process.
+    #[arg(long, env = "GANTRY_SESSION_SECRET", hide_env_values = true)]
+    pub(crate) session_secret: Option<String>,
 }
 
 #[derive(Args, Clone, Debug)]

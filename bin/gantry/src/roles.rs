@@ -113,7 +113,10 @@ async fn serve_api(
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "api listening");
     let depth = (args.max_queue_depth > 0).then_some(args.max_queue_depth);
-    let access = gantry_api::Access::new(args.api_token_sha256.clone(), args.rate_limit_per_s);
+    let mut access = gantry_api::Access::new(args.api_token_sha256.clone(), args.rate_limit_per_s);
+    if let Some(secret) = args.session_secret.as_deref().filter(|s| !s.is_empty()) {
+        access = access.with_session_secret(secret);
+    }
     if access.is_open() {
         tracing::warn!(
             "no GANTRY_API_TOKEN_SHA256 configured: /v1 accepts requests without a token"

@@ -22,6 +22,9 @@ pub struct Access {
     hashes: Arc<HashSet<String>>,
     /// Requests per second per token (per client address when open).
     limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    /// Key dashboard sessions are signed with when every API replica must
+    /// accept them; `None`: a random key per process.
+    session_key: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Access {
@@ -58,7 +61,24 @@ impl Access {
                     .collect(),
             ),
             limiter,
+            session_key: None,
         }
+    }
+
+    /// Sign dashboard sessions with a key derived from `secret`, so that
+    /// every API replica given the same secret accepts the same sessions
+    /// (and a restart keeps them).
+    pub fn with_session_secret(mut self, secret: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"gantry dashboard session\n");
+        h.update(secret.as_bytes());
+        self.session_key = Some(h.finalize().into());
+        self
+    }
+
+    pub(crate) fn session_key(&self) -> Option<[u8; 32]> {
+        self.session_key
     }
 
     /// Whether a token is required.

@@ -119,9 +119,12 @@ fn router(state: AppState, shutdown: CancellationToken) -> Router {
     let limit = state.config.max_body_bytes;
     let hub = events::Hub::new(state.engine.store.clone(), shutdown.clone());
     let ctx = Ctx {
-        state,
         hub,
-        ui_key: ui::SessionKey::random(),
+        ui_key: match state.access.session_key() {
+            Some(key) => ui::SessionKey::from_key(key),
+            None => ui::SessionKey::random(),
+        },
+        state,
         shutdown,
     };
     // Every /v1 route sits behind the token and rate-limit guard; health,

@@ -26,8 +26,9 @@ const SESSION_S: u64 = 12 * 3600;
 /// Largest form body a dashboard POST may send.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
-/// The key sessions and CSRF tokens are signed with: random per process,
-/// so restarting the API logs everybody out (see docs/ARCHITECTURE.md).
+/// The key sessions and CSRF tokens are signed with: derived from
+/// `GANTRY_SESSION_SECRET` when set (every replica accepts the session),
+/// else random per process, so a restart logs everybody out.
 #[derive(Clone)]
 pub(crate) struct SessionKey(Arc<[u8; 32]>);
 
@@ -36,6 +37,11 @@ impl SessionKey {
         use rand::RngCore;
         let mut key = [0u8; 32];
         rand::rng().fill_bytes(&mut key);
+        Self(Arc::new(key))
+    }
+
+    /// A key shared by every replica (`GANTRY_SESSION_SECRET`).
+    pub(crate) fn from_key(key: [u8; 32]) -> Self {
         Self(Arc::new(key))
     }
 

@@ -292,3 +292,39 @@ async fn login_attempts_are_rate_limited_like_the_api(pool: PgPool) {
     assert!(header(&r, "retry-after").parse::<u64>().unwrap() >= 1);
     assert!(header(&r, "set-cookie").is_empty());
 }
+
+/// API replicas given the same `GANTRY_SESSION_SECRET` accept each other's
+/// sessions; without it each process signs with its own random key.
+#[sqlx::test(migrations = "../gantry-store/migrations")]
+async fn replicas_sharing_a_session_secret_accept_each_others_sessions(pool: PgPool) {
+    let s = state(pool).await;
+    let shared = Access::new([token_hash(TOKEN)], 0).with_session_secret("s3cret");
+    let replica = |access: Access| {
+        let mut s = s.clone();
+        s.access = access;
+        app(s)
+    };
+    let (one, two) = (replica(shared.clone()), replica(shared));
+    let cookie = session(&one).await;
+    let r = page(&two, &cookie, "/runs").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+
+    let other = replica(Access::new([token_hash(TOKEN)], 0).with_session_secret("other"));
+    let r = page(&other, &cookie, "/runs").await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "another secret, another key"
+    );
+    let (three, four) = (
+        replica(Access::new([token_hash(TOKEN)], 0)),
+        replica(Access::new([token_hash(TOKEN)], 0)),
+    );
+    let cookie = session(&three).await;
+    assert_eq!(page(&three, &cookie, "/runs").await.status, StatusCode::OK);
+    assert_eq!(
+        page(&four, &cookie, "/runs").await.status,
+        StatusCode::SEE_OTHER,
+        "no secret: a key per process"
+    );
+}
