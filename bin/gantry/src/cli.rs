@@ -105,6 +105,10 @@ pub(crate) struct ApiArgs {
     /// Largest workflow accepted.
     #[arg(long, env = "GANTRY_MAX_NODES", default_value_t = gantry_dag::DEFAULT_MAX_NODES)]
     pub(crate) max_nodes: usize,
+    /// `/v1` requests handled at once; past it, 503 with `Retry-After`
+    /// instead of queueing (the database pool is the bottleneck).
+    #[arg(long, env = "GANTRY_MAX_IN_FLIGHT", default_value_t = 256)]
+    pub(crate) max_in_flight: usize,
     /// Refuse new runs (429, `Retry-After`) while a queue they use holds
     /// this many waiting jobs (ready and delayed); 0 is no limit.
     #[arg(long, env = "GANTRY_MAX_QUEUE_DEPTH", default_value_t = 100_000)]

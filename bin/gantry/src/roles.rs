@@ -127,6 +127,7 @@ async fn serve_api(
         config: gantry_api::ApiConfig {
             max_body_bytes: args.max_body_bytes,
             max_nodes: args.max_nodes,
+            max_in_flight: args.max_in_flight,
         },
         access,
     };

@@ -46,6 +46,10 @@ pub enum Error {
     /// Rate limited or a queue is full (429); retry after this many seconds.
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_s: u64 },
+    /// Already handling the most requests it may (503, `Retry-After`):
+    /// shed at once rather than queued for a database connection.
+    #[error("the server is busy with {limit} requests; retry shortly")]
+    Overloaded { limit: usize },
     /// Anything else (500). The string is internal and only logged.
     #[error("internal error: {0}")]
     Internal(String),
@@ -79,7 +83,9 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::Unavailable { .. } | Error::NotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable { .. } | Error::NotReady { .. } | Error::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -96,6 +102,7 @@ impl Error {
             Error::Validation { .. } => "validation_failed",
             Error::Unavailable { .. } | Error::NotReady { .. } => "unavailable",
             Error::TooManyRequests { .. } => "too_many_requests",
+            Error::Overloaded { .. } => "overloaded",
             Error::Internal(_) => "internal",
         }
     }
@@ -218,6 +225,7 @@ impl IntoResponse for Error {
         let message = self.public_message();
         let retry_after = match &self {
             Error::TooManyRequests { retry_after_s, .. } => Some(*retry_after_s),
+            Error::Overloaded { .. } => Some(1),
             _ => None,
         };
         let details = match self {

@@ -24,6 +24,8 @@ use axum::Router;
 use gantry_coordinator::Engine;
 use std::any::Any;
 use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -39,6 +41,9 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Workflows with more nodes are rejected with 422 (default 5,000).
     pub max_nodes: usize,
+    /// `/v1` requests handled at once; past it, 503 with `Retry-After`
+    /// (default 256).
+    pub max_in_flight: usize,
 }
 
 impl Default for ApiConfig {
@@ -46,6 +51,7 @@ impl Default for ApiConfig {
         Self {
             max_body_bytes: 1024 * 1024,
             max_nodes: gantry_dag::DEFAULT_MAX_NODES,
+            max_in_flight: 256,
         }
     }
 }
@@ -77,6 +83,8 @@ pub(crate) struct Ctx {
     pub(crate) hub: events::Hub,
     /// Signs dashboard sessions and CSRF tokens.
     pub(crate) ui_key: ui::SessionKey,
+    /// One permit per `/v1` request being handled ([`shed`]).
+    pub(crate) in_flight: Arc<Semaphore>,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -124,6 +132,7 @@ fn router(state: AppState, shutdown: CancellationToken) -> Router {
             Some(key) => ui::SessionKey::from_key(key),
             None => ui::SessionKey::random(),
         },
+        in_flight: Arc::new(Semaphore::new(state.config.max_in_flight)),
         state,
         shutdown,
     };
@@ -139,7 +148,8 @@ fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             auth::guard,
-        ));
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(ctx.clone(), shed));
     Router::new()
         .merge(v1)
         .merge(ui::routes(ctx.clone()))
@@ -168,6 +178,24 @@ async fn time_limit(req: axum::extract::Request, next: axum::middleware::Next) -
         Err(_) => Error::Unavailable {
             what: "the server",
             reason: format!("request took longer than {REQUEST_TIMEOUT:?}"),
+        }
+        .into_response(),
+    }
+}
+
+/// Past `max_in_flight` requests being handled, answer 503 at once: a
+/// saturated API then tells clients to back off instead of making every
+/// request wait seconds for a database connection. An SSE stream holds its
+/// permit only until its response starts.
+async fn shed(
+    axum::extract::State(ctx): axum::extract::State<Ctx>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match ctx.in_flight.clone().try_acquire_owned() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => Error::Overloaded {
+            limit: ctx.state.config.max_in_flight,
         }
         .into_response(),
     }
