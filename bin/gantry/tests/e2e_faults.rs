@@ -101,28 +101,7 @@ async fn a_job_that_kills_its_workers_goes_dead_and_replay_brings_it_back() {
     let lease = [("GANTRY_LEASE_MS", "1000")];
     let _api = env.serve("api", &lease).await;
     let _coordinator = env.coordinator("coord-poison", &lease).await;
-    let fixed = env.dir.path().join("fixed");
-    let script = env.script(
-        "poison.sh",
-        &format!(
-            "cat >/dev/null\nif [ -f '{}' ]; then echo '{{\"ok\": true}}'; exit 0; fi\n\
-             kill -9 $PPID\nexit 1",
-            fixed.display()
-        ),
-    );
-    env.builtin_agents().await;
-    env.agent(json!({
-        "name": "poison", "runtime": "process", "command": [script.to_str().unwrap()],
-        "timeout_s": 10,
-        "retry": {"max_attempts": 2, "initial_delay_ms": 100, "max_delay_ms": 200, "multiplier": 2.0}
-    }))
-    .await;
-    env.workflow(json!({"name": "poisoned", "nodes": [
-        {"id": "p", "agent": "poison"},
-        {"id": "q", "agent": "echo", "depends_on": ["p"], "input": {"after": "{{p.output.ok}}"}}
-    ]}))
-    .await;
-    let id = env.start("poisoned", json!({})).await;
+    let (id, fixed) = env.start_poisoned().await;
 
     // Keep a worker running: each one the job reaches dies (bounded).
     let worker_env = [("GANTRY_LEASE_MS", "1000"), ("GANTRY_DOCKER", "off")];

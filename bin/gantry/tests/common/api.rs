@@ -9,6 +9,35 @@ use std::time::Duration;
 const TERMINAL: [&str; 3] = ["succeeded", "failed", "cancelled"];
 
 impl Env {
+    /// Builtin agents, agent `poison` (a process that SIGKILLs the worker
+    /// running it on every try, two tries, until the returned file exists)
+    /// and workflow `poisoned` (`p` on it, then `q` echoing its output);
+    /// starts a run of it. Returns the run id and the file that fixes it.
+    pub(crate) async fn start_poisoned(&self) -> (String, std::path::PathBuf) {
+        let fixed = self.dir.path().join("fixed");
+        let script = self.script(
+            "poison.sh",
+            &format!(
+                "cat >/dev/null\nif [ -f '{}' ]; then echo '{{\"ok\": true}}'; exit 0; fi\n\
+                 kill -9 $PPID\nexit 1",
+                fixed.display()
+            ),
+        );
+        self.builtin_agents().await;
+        self.agent(json!({
+            "name": "poison", "runtime": "process", "command": [script.to_str().unwrap()],
+            "timeout_s": 10,
+            "retry": {"max_attempts": 2, "initial_delay_ms": 100, "max_delay_ms": 200, "multiplier": 2.0}
+        }))
+        .await;
+        self.workflow(json!({"name": "poisoned", "nodes": [
+            {"id": "p", "agent": "poison"},
+            {"id": "q", "agent": "echo", "depends_on": ["p"], "input": {"after": "{{p.output.ok}}"}}
+        ]}))
+        .await;
+        (self.start("poisoned", json!({})).await, fixed)
+    }
+
     async fn answer(&self, rb: reqwest::RequestBuilder, what: &str) -> (u16, Value) {
         let resp = rb
             .send()

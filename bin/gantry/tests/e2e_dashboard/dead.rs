@@ -6,7 +6,6 @@
 use super::{token, with_bearer, WAIT};
 use crate::browser::Browser;
 use crate::common::Env;
-use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,28 +21,7 @@ async fn a_dead_job_is_replayed_from_its_queue_page() {
         .serve("api", &[lease, ("GANTRY_API_TOKEN_SHA256", hash.as_str())])
         .await;
     let _coordinator = env.coordinator("coord-dash", &[lease]).await;
-    let fixed = env.dir.path().join("fixed");
-    let script = env.script(
-        "poison.sh",
-        &format!(
-            "cat >/dev/null\nif [ -f '{}' ]; then echo '{{\"ok\": true}}'; exit 0; fi\n\
-             kill -9 $PPID\nexit 1",
-            fixed.display()
-        ),
-    );
-    env.builtin_agents().await;
-    env.agent(json!({
-        "name": "poison", "runtime": "process", "command": [script.to_str().unwrap()],
-        "timeout_s": 10,
-        "retry": {"max_attempts": 2, "initial_delay_ms": 100, "max_delay_ms": 200, "multiplier": 2.0}
-    }))
-    .await;
-    env.workflow(json!({"name": "poisoned", "nodes": [
-        {"id": "p", "agent": "poison"},
-        {"id": "q", "agent": "echo", "depends_on": ["p"], "input": {"after": "{{p.output.ok}}"}}
-    ]}))
-    .await;
-    let id = env.start("poisoned", json!({})).await;
+    let (id, fixed) = env.start_poisoned().await;
     let job = format!("{id}:0");
 
     // Keep a worker running until the run ends: each one the job reaches
