@@ -57,7 +57,9 @@ if [ ! -x "$BIN" ]; then
 fi
 
 # --- services, database, prefix, token --------------------------------------
-eval "$(scripts/services.sh)"
+# Assigned first: `eval "$(...)"` alone would hide a failing services.sh.
+services_env="$(scripts/services.sh)"
+eval "$services_env"
 DB="k6_${NAME//-/_}_$(date +%s)_$$"
 BASE_URL="${GANTRY_DATABASE_URL%/*}"
 ADMIN_URL="$GANTRY_DATABASE_URL"

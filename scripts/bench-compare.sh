@@ -5,7 +5,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-eval "$(scripts/services.sh)"
+# Assigned first: `eval "$(...)"` alone would hide a failing services.sh.
+services_env="$(scripts/services.sh)"
+eval "$services_env"
 FANOUT="${1:-5000}"
 PEERS="${GANTRY_PEERS_DIR:-$ROOT/../shared/peers}"
 cargo build --release -p gantry >&2

@@ -6,7 +6,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-eval "$(scripts/services.sh)"
+# Assigned first: `eval "$(...)"` alone would hide a failing services.sh.
+services_env="$(scripts/services.sh)"
+eval "$services_env"
 
 if ! command -v cargo >/dev/null; then
   echo "demo: cargo is required (https://rustup.rs)" >&2; exit 1

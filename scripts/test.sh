@@ -7,7 +7,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-eval "$(scripts/services.sh)"
+# Assigned first: `eval "$(...)"` alone would hide a failing services.sh.
+services_env="$(scripts/services.sh)"
+eval "$services_env"
 export GANTRY_REQUIRE_SERVICES=1 GANTRY_REQUIRE_DOCKER=1
 command -v docker >/dev/null || { echo "test: docker is not installed" >&2; exit 1; }
 docker info >/dev/null 2>&1 || { echo "test: the docker engine is not reachable" >&2; exit 1; }
