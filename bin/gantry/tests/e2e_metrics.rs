@@ -31,18 +31,7 @@ const SPEC_METRICS: &[&str] = &[
 async fn metrics_after_a_run_name_every_spec_metric_with_bounded_labels() {
     let mut env = Env::new().await;
     let _dev = env.dev(&[]).await;
-    env.builtin_agents().await;
-    env.agent(
-        json!({"name": "gate", "runtime": "builtin", "builtin": "echo",
-                     "approval": "required", "timeout_s": 30}),
-    )
-    .await;
-    env.workflow(json!({"name": "observed", "nodes": [
-        {"id": "a", "agent": "echo", "input": {"v": 1}},
-        {"id": "g", "agent": "gate", "depends_on": ["a"]},
-        {"id": "f", "agent": "fail", "input": {"exit_code": 3}}
-    ]}))
-    .await;
+    env.register_observed().await;
     let id = env.start("observed", json!({})).await;
     env.wait_node(&id, "g", "waiting_approval", RUN_TIMEOUT)
         .await;

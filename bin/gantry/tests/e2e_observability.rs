@@ -168,18 +168,7 @@ async fn every_metric_named_by_alerts_dashboards_and_slos_is_in_metrics_after_a_
 
     let mut env = Env::new().await;
     let _dev = env.dev(&[]).await;
-    env.builtin_agents().await;
-    env.agent(
-        json!({"name": "gate", "runtime": "builtin", "builtin": "echo",
-                     "approval": "required", "timeout_s": 30}),
-    )
-    .await;
-    env.workflow(json!({"name": "observed", "nodes": [
-        {"id": "a", "agent": "echo", "input": {"v": 1}},
-        {"id": "g", "agent": "gate", "depends_on": ["a"]},
-        {"id": "f", "agent": "fail", "input": {"exit_code": 3}}
-    ]}))
-    .await;
+    env.register_observed().await;
     env.workflow(json!({"name": "plain", "nodes": [
         {"id": "a", "agent": "noop"},
         {"id": "b", "agent": "sleep", "depends_on": ["a"], "input": {"ms": 20}}

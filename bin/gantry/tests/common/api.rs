@@ -9,6 +9,24 @@ use std::time::Duration;
 const TERMINAL: [&str; 3] = ["succeeded", "failed", "cancelled"];
 
 impl Env {
+    /// Builtin agents, `gate` (an echo needing approval) and workflow
+    /// `observed`: an echo, the gate after it, and a node failing with
+    /// exit 3, so that runs, agents, approvals and errors all move metrics.
+    pub(crate) async fn register_observed(&self) {
+        self.builtin_agents().await;
+        self.agent(
+            json!({"name": "gate", "runtime": "builtin", "builtin": "echo",
+                          "approval": "required", "timeout_s": 30}),
+        )
+        .await;
+        self.workflow(json!({"name": "observed", "nodes": [
+            {"id": "a", "agent": "echo", "input": {"v": 1}},
+            {"id": "g", "agent": "gate", "depends_on": ["a"]},
+            {"id": "f", "agent": "fail", "input": {"exit_code": 3}}
+        ]}))
+        .await;
+    }
+
     /// Builtin agents, agent `poison` (a process that SIGKILLs the worker
     /// running it on every try, two tries, until the returned file exists)
     /// and workflow `poisoned` (`p` on it, then `q` echoing its output);
