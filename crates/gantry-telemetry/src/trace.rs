@@ -4,7 +4,8 @@
 //!
 //! With no OTLP endpoint configured the layer is absent, spans carry no
 //! OpenTelemetry context, [`traceparent`] returns `None` and nothing
-//! downstream creates trace-only spans: tracing costs nothing when off.
+//! downstream creates trace-only spans (`node.dispatch`): tracing off
+//! costs nothing on the enqueue path.
 
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
