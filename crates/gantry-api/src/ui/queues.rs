@@ -200,22 +200,3 @@ fn dead_table(queue: &str, jobs: &[JobView], session: &Session) -> Markup {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_are_checked_per_state() {
-        assert!(valid_cursor(JobState::Ready, "1700000000000-0"));
-        assert!(!valid_cursor(JobState::Ready, "17-"));
-        assert!(!valid_cursor(JobState::Ready, "abc"));
-        assert!(valid_cursor(JobState::Delayed, "50"));
-        assert!(!valid_cursor(JobState::Delayed, "-1"));
-        assert!(!valid_cursor(JobState::Delayed, "9999999999"));
-        assert!(valid_cursor(JobState::Dead, "123"));
-        assert!(!valid_cursor(JobState::Dead, "99999999999999999999"));
-        assert!(parse_state(Some("nope")).is_err());
-        assert_eq!(parse_state(None).unwrap().1, "ready");
-    }
-}
