@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
-use std::num::NonZeroU32;
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -91,7 +91,11 @@ impl Access {
 
     /// `Err(429)` when `peer` has failed to authenticate too often.
     pub(crate) fn check_failures(&self, peer: IpAddr) -> Result<(), Error> {
-        match self.failures.as_ref().and_then(|f| f.blocked(peer, Instant::now())) {
+        match self
+            .failures
+            .as_ref()
+            .and_then(|f| f.blocked(peer, Instant::now()))
+        {
             None => Ok(()),
             Some(retry_after_s) => Err(Error::TooManyRequests {
                 message: "too many failed authentications from this address; retry later"

@@ -74,7 +74,8 @@ pub(crate) async fn buffer(State(ctx): State<Ctx>, req: Request, next: Next) -> 
     if !bytes.is_empty() && !crate::site::is_json(&parts.headers) {
         return crate::site::not_json().into_response();
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 async fn read_body(req: Request, state: &Ctx) -> Result<Bytes> {
@@ -449,7 +450,10 @@ mod tests {
         let body = br#"{"name":"w","nodes":[{"id":"a","agent":"x","input":{"k":1,"k":2}}]}"#;
         match parse::<WorkflowDef>(body).unwrap_err() {
             Error::Refused { field, code, .. } => {
-                assert_eq!((field.as_str(), code), ("nodes[0].input.k", "duplicate_key"))
+                assert_eq!(
+                    (field.as_str(), code),
+                    ("nodes[0].input.k", "duplicate_key")
+                )
             }
             other => panic!("{other:?}"),
         }
@@ -459,12 +463,19 @@ mod tests {
 
     #[test]
     fn nul_characters_are_named_with_their_path() {
-        let body = br#"{"name":"w","nodes":[{"id":"a","agent":"x","input":{"p":["ok","a\u0000b"]}}]}"#;
+        let body =
+            br#"{"name":"w","nodes":[{"id":"a","agent":"x","input":{"p":["ok","a\u0000b"]}}]}"#;
         let (field, code) = problem(parse::<WorkflowDef>(body).unwrap_err());
-        assert_eq!((field.as_str(), code), ("nodes[0].input.p[1]", "nul_character"));
+        assert_eq!(
+            (field.as_str(), code),
+            ("nodes[0].input.p[1]", "nul_character")
+        );
         let body = br#"{"name":"w","nodes":[{"id":"a","agent":"x","input":{"k\u0000":1}}]}"#;
         let (field, code) = problem(parse::<WorkflowDef>(body).unwrap_err());
-        assert_eq!((field.as_str(), code), ("nodes[0].input.k\\u0000", "nul_character"));
+        assert_eq!(
+            (field.as_str(), code),
+            ("nodes[0].input.k\\u0000", "nul_character")
+        );
         let e = parse::<WorkflowDef>(b"{\"name\":\"w\x00\",\"nodes\":[]}").unwrap_err();
         assert_eq!(e.code(), "bad_json", "a raw NUL byte is not JSON");
     }

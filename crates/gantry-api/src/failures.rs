@@ -91,7 +91,11 @@ mod tests {
         assert_eq!(limit.blocked(a, t0), None, "the tenth is still heard");
         limit.record(a, t0);
         assert_eq!(limit.blocked(a, t0), Some(6), "one failure drains in 6 s");
-        assert_eq!(limit.blocked(b, t0), None, "another address is not affected");
+        assert_eq!(
+            limit.blocked(b, t0),
+            None,
+            "another address is not affected"
+        );
         assert_eq!(limit.blocked(a, t0 + Duration::from_secs(6)), None);
         assert!(limit.blocked(a, t0 + Duration::from_secs(5)).is_some());
         assert!(FailureLimit::new(0).is_none());

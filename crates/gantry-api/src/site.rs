@@ -72,11 +72,17 @@ fn host_name(host: &str) -> &str {
 /// listens on every interface, one of `allowed` (`GANTRY_ALLOWED_HOSTS`).
 /// A request without `Host` (HTTP/1.0, in-process tests) passes: browsers
 /// always send one.
-pub(crate) fn host_allowed(host: Option<&str>, listen: Option<SocketAddr>, allowed: &[String]) -> bool {
+pub(crate) fn host_allowed(
+    host: Option<&str>,
+    listen: Option<SocketAddr>,
+    allowed: &[String],
+) -> bool {
     let Some(host) = host else {
         return true;
     };
-    let name = host_name(host.trim()).trim_end_matches('.').to_ascii_lowercase();
+    let name = host_name(host.trim())
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
     if name == "localhost" || name.ends_with(".localhost") {
         return true;
     }
@@ -179,19 +185,56 @@ mod tests {
     #[test]
     fn loopback_and_listen_hosts_pass_in_open_mode() {
         let l = listen("127.0.0.1:8080");
-        for h in ["localhost", "localhost:8080", "LOCALHOST.", "app.localhost:1", "127.0.0.1:8080", "[::1]:8080", "[::1]"] {
+        for h in [
+            "localhost",
+            "localhost:8080",
+            "LOCALHOST.",
+            "app.localhost:1",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "[::1]",
+        ] {
             assert!(host_allowed(Some(h), l, &[]), "{h}");
         }
-        for h in ["evil.example", "evil.example:8080", "localhost.evil.example", "10.0.0.1:8080", ""] {
+        for h in [
+            "evil.example",
+            "evil.example:8080",
+            "localhost.evil.example",
+            "10.0.0.1:8080",
+            "",
+        ] {
             assert!(!host_allowed(Some(h), l, &[]), "{h}");
         }
-        assert!(host_allowed(Some("10.0.0.1:8080"), listen("10.0.0.1:8080"), &[]));
+        assert!(host_allowed(
+            Some("10.0.0.1:8080"),
+            listen("10.0.0.1:8080"),
+            &[]
+        ));
         let names = vec!["gantry.internal".to_owned()];
-        assert!(!host_allowed(Some("gantry.internal"), l, &names), "only on 0.0.0.0");
-        assert!(host_allowed(Some("Gantry.Internal:8080"), listen("0.0.0.0:8080"), &names));
-        assert!(host_allowed(Some("gantry.internal"), listen("[::]:8080"), &names));
-        assert!(!host_allowed(Some("other.internal"), listen("0.0.0.0:8080"), &names));
-        assert!(!host_allowed(Some("0.0.0.0:8080"), listen("0.0.0.0:8080"), &[]));
+        assert!(
+            !host_allowed(Some("gantry.internal"), l, &names),
+            "only on 0.0.0.0"
+        );
+        assert!(host_allowed(
+            Some("Gantry.Internal:8080"),
+            listen("0.0.0.0:8080"),
+            &names
+        ));
+        assert!(host_allowed(
+            Some("gantry.internal"),
+            listen("[::]:8080"),
+            &names
+        ));
+        assert!(!host_allowed(
+            Some("other.internal"),
+            listen("0.0.0.0:8080"),
+            &names
+        ));
+        assert!(!host_allowed(
+            Some("0.0.0.0:8080"),
+            listen("0.0.0.0:8080"),
+            &[]
+        ));
     }
 
     #[test]
@@ -210,7 +253,10 @@ mod tests {
     fn json_content_types() {
         let mut h = HeaderMap::new();
         assert!(!is_json(&h));
-        h.insert(CONTENT_TYPE, "Application/JSON; charset=utf-8".parse().unwrap());
+        h.insert(
+            CONTENT_TYPE,
+            "Application/JSON; charset=utf-8".parse().unwrap(),
+        );
         assert!(is_json(&h));
         h.insert(CONTENT_TYPE, "text/plain".parse().unwrap());
         assert!(!is_json(&h));

@@ -206,7 +206,14 @@ async fn list_filter_and_page_runs(pool: PgPool) {
     let r = get(&app, "/v1/runs?limit=0").await;
     let details = expect_error(&r, 422, "validation_failed");
     assert_eq!(details[0]["field"], "limit");
-    assert!(r.json["error"]["message"].as_str().unwrap().contains("1 to 500"), "{}", r.json);
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 to 500"),
+        "{}",
+        r.json
+    );
     let r = get(&app, "/v1/runs?limit=500").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
 }

@@ -388,7 +388,10 @@ mod cursor_tests {
             JobState::Ready,
             "18446744073709551615-18446744073709551615"
         ));
-        assert!(!is_valid_cursor(JobState::InFlight, "99999999999999999999-0"));
+        assert!(!is_valid_cursor(
+            JobState::InFlight,
+            "99999999999999999999-0"
+        ));
         assert!(is_valid_cursor(JobState::Delayed, "50"));
         assert!(!is_valid_cursor(JobState::Delayed, "-1"));
         assert!(!is_valid_cursor(JobState::Delayed, "1000000000"));

@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-
 pub(crate) fn routes() -> Router<Ctx> {
     Router::new()
         .route("/v1/runs", get(list))

@@ -323,7 +323,10 @@ pub(crate) async fn login(State(ctx): State<Ctx>, req: Request) -> Response {
 /// `POST /logout`: the session is deleted from the store, so its cookie is
 /// dead on every replica even if someone copied it, and the cookie is
 /// cleared.
-pub(crate) async fn logout(State(ctx): State<Ctx>, Extension(session): Extension<Session>) -> Response {
+pub(crate) async fn logout(
+    State(ctx): State<Ctx>,
+    Extension(session): Extension<Session>,
+) -> Response {
     if let Err(e) = ctx.store().delete_session(&id_hash(&session.id)).await {
         return UiError::Api(e.into()).into_response();
     }
