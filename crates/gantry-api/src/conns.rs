@@ -1,10 +1,17 @@
-//! A listener that caps open connections per client address
-//! (`GANTRY_MAX_CONNECTIONS_PER_IP`): past the cap a new connection is
-//! closed at once, so one address holding hundreds of slow connections
-//! cannot use up the server's sockets and tasks for everybody else.
+//! The server loop: HTTP/1 connections with a header-read timeout, at most
+//! `GANTRY_MAX_CONNECTIONS_PER_IP` open per client address (past the cap a
+//! new connection is closed at once, so one address holding hundreds of
+//! slow connections cannot use up the server's sockets and tasks for
+//! everybody else), and a graceful shutdown. `axum::serve` offers neither
+//! a header timeout nor a per-address cap.
 
+use axum::extract::ConnectInfo;
 use axum::serve::Listener;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -13,6 +20,59 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 type Counts = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// Longest a client may take to send a request's headers, counted from
+/// the end of the previous response on a kept-alive connection (so it also
+/// closes connections idle that long).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Serve `app` on `listener` until `shutdown` completes; then `stop` is
+/// cancelled (ending event streams and asking every connection to finish
+/// its request) and the call returns once every connection closed.
+pub(crate) async fn serve(
+    mut listener: CappedListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let tasks = tokio_util::task::TaskTracker::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (io, addr) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        // Client addresses key the rate limits and the failed-login count.
+        let svc = tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(addr));
+                req
+            },
+        );
+        let conn = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(svc));
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            let res = tokio::select! {
+                res = conn.as_mut() => res,
+                () = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = res {
+                tracing::debug!(error = %e, %addr, "connection ended with an error");
+            }
+        });
+    }
+    stop.cancel();
+    tasks.close();
+    tasks.wait().await;
+}
 
 /// [`TcpListener`] with at most `per_ip` connections open per address.
 pub(crate) struct CappedListener {

@@ -18,6 +18,7 @@ mod site;
 mod ui;
 
 pub use auth::{token_hash, Access, DEFAULT_AUTH_FAILURES_PER_MIN};
+pub use conns::HEADER_READ_TIMEOUT;
 pub use error::{Error, Result};
 
 use axum::extract::DefaultBodyLimit;
@@ -135,20 +136,9 @@ pub async fn serve(
     let listen = listener.local_addr()?;
     let per_ip = state.config.max_connections_per_ip;
     let app = router(state, token.clone(), Some(listen));
-    // Client addresses key the rate limits and the failed-login count.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    // `tap_io` only so that axum's `ConnectInfo<SocketAddr>` applies to the
-    // wrapped listener.
-    let listener = axum::serve::ListenerExt::tap_io(
-        conns::CappedListener::new(listener, per_ip),
-        |_: &mut conns::CountedStream| {},
-    );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            token.cancel();
-        })
-        .await
+    let listener = conns::CappedListener::new(listener, per_ip);
+    conns::serve(listener, app, shutdown, token).await;
+    Ok(())
 }
 
 fn router(

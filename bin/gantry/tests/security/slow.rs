@@ -145,3 +145,33 @@ async fn connections_past_the_per_address_cap_are_closed_at_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn headers_slower_than_the_header_timeout_are_cut_off() {
+    let mut env = Env::new().await;
+    let _api = env.serve("api", &[]).await;
+    let a = addr(&env);
+    let mut conn = TcpStream::connect(&a).await.expect("connect");
+    conn.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {a}\r\n").as_bytes())
+        .await
+        .expect("send");
+    let started = Instant::now();
+    let limit = gantry_api::HEADER_READ_TIMEOUT;
+    let mut buf = [0u8; 256];
+    let read = tokio::time::timeout(limit + Duration::from_secs(5), conn.read(&mut buf))
+        .await
+        .expect("the connection is closed soon after the header timeout");
+    let text = match &read {
+        Ok(n) => String::from_utf8_lossy(&buf[..*n]).into_owned(),
+        Err(_) => String::new(),
+    };
+    assert!(
+        matches!(read, Ok(0) | Err(_)) || text.starts_with("HTTP/1.1 408"),
+        "unexpected answer {text:?}"
+    );
+    assert!(
+        started.elapsed() + Duration::from_secs(1) >= limit,
+        "{:?}",
+        started.elapsed()
+    );
+}
