@@ -12,6 +12,14 @@ use gantry_api::{app, token_hash, Access, ApiConfig};
 use serde_json::json;
 use sqlx::PgPool;
 
+/// Request headers, then the status, code and field of the refusal.
+type Refusal = (
+    Vec<(&'static str, &'static str)>,
+    u16,
+    &'static str,
+    &'static str,
+);
+
 /// `(field, code)` of the first detail.
 fn first(details: &[serde_json::Value]) -> (String, String) {
     problems(details).remove(0)
@@ -110,7 +118,7 @@ async fn cross_site_requests_and_foreign_hosts_are_refused(pool: PgPool) {
             .await
         }
     };
-    let cases: [(Vec<(&str, &str)>, u16, &str, &str); 6] = [
+    let cases: [Refusal; 6] = [
         (
             vec![
                 ("host", "localhost:8080"),
