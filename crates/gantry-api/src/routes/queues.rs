@@ -160,7 +160,7 @@ fn jobs_query(q: JobsQuery) -> Result<(JobState, usize, Option<String>)> {
     responses(
         (status = 200, description = "a page of jobs", body = JobList),
         (status = 404, description = "not a queue name", body = ErrorBody),
-        (status = 422, description = "bad state, limit or cursor", body = ErrorBody),
+        (status = 422, description = "bad state or limit, or `bad_cursor`", body = ErrorBody),
         (status = 503, description = "redis unreachable", body = ErrorBody),
     )
 )]

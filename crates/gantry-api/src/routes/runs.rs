@@ -119,7 +119,7 @@ fn filter(q: ListQuery) -> Result<RunFilter> {
     ),
     responses(
         (status = 200, description = "one page of runs", body = RunList),
-        (status = 422, description = "bad filter", body = ErrorBody),
+        (status = 422, description = "bad filter or limit, or `bad_cursor`", body = ErrorBody),
     )
 )]
 pub(crate) async fn list(
