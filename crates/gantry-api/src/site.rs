@@ -92,9 +92,11 @@ pub(crate) fn host_allowed(
         }
     }
     listen.is_some_and(|l| l.ip().is_unspecified())
-        && allowed
-            .iter()
-            .any(|a| a.trim().trim_end_matches('.').eq_ignore_ascii_case(&name))
+        && allowed.iter().any(|a| {
+            host_name(a.trim())
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(&name)
+        })
 }
 
 /// 403 `bad_host` unless [`host_allowed`] (checked in open mode only: with
@@ -235,6 +237,13 @@ mod tests {
             listen("0.0.0.0:8080"),
             &[]
         ));
+        let v6 = vec!["[fd00::5]".to_owned(), "gantry.lan:8080".to_owned()];
+        assert!(host_allowed(
+            Some("[fd00::5]:8080"),
+            listen("[::]:8080"),
+            &v6
+        ));
+        assert!(host_allowed(Some("gantry.lan"), listen("[::]:8080"), &v6));
     }
 
     #[test]

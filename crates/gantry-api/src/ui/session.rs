@@ -8,6 +8,7 @@
 
 use super::error::UiError;
 use super::layout;
+use crate::site::same_origin;
 use crate::Ctx;
 use axum::body::Body;
 use axum::extract::{Extension, Query, Request, State};
@@ -134,8 +135,6 @@ fn cookie_value(headers: &HeaderMap) -> Option<&str> {
         .find(|(k, _)| *k == COOKIE_NAME)
         .map(|(_, v)| v)
 }
-
-use crate::site::same_origin;
 
 /// A local path (printable ASCII, as the guard percent-encodes it) to go
 /// back to after logging in; anything else is `/`.
