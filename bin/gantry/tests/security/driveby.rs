@@ -207,3 +207,62 @@ async fn process_agents_are_refused_by_default_and_accepted_with_the_option() {
     let (status, body) = env.post("/v1/agents", &def).await;
     assert_eq!(status, 201, "{body}");
 }
+
+#[tokio::test]
+async fn on_every_interface_an_open_api_answers_the_allowed_hosts_only() {
+    let env = Env::new().await;
+    let port = crate::common::free_port();
+    let listen = format!("0.0.0.0:{port}");
+    let mut api = env.spawn(
+        "api-any",
+        &["api"],
+        &[
+            ("GANTRY_LISTEN", &listen),
+            ("GANTRY_ALLOWED_HOSTS", "gantry.test, Other.Test"),
+        ],
+    );
+    let a = format!("127.0.0.1:{port}");
+    let get = |host: String| {
+        let a = a.clone();
+        async move {
+            let req =
+                format!("GET /v1/agents HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+            raw(&a, &req).await
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let up = tokio::net::TcpStream::connect(&a).await.is_ok()
+            && get(format!("localhost:{port}"))
+                .await
+                .starts_with("HTTP/1.1 200");
+        if up {
+            break;
+        }
+        assert!(api.try_exit().is_none(), "api exited:\n{}", api.log_text());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "api not up:\n{}",
+            api.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for host in [
+        format!("gantry.test:{port}"),
+        "other.test".to_owned(),
+        a.clone(),
+    ] {
+        let answer = get(host.clone()).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{host}: {answer}");
+    }
+    for host in [
+        format!("evil.example:{port}"),
+        "gantry.test.evil.example".to_owned(),
+    ] {
+        let answer = get(host.clone()).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 403") && answer.contains("bad_host"),
+            "{host}: {answer}"
+        );
+    }
+}
