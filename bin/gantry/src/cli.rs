@@ -130,6 +130,30 @@ pub(crate) struct ApiArgs {
     /// API replica the same one. Unset: a random key per process.
     #[arg(long, env = "GANTRY_SESSION_SECRET", hide_env_values = true)]
     pub(crate) session_secret: Option<String>,
+    /// Let `POST /v1/agents` register `process` agents, which run a local
+    /// command on a worker host (`1`/`true`); off, they are refused with 403.
+    #[arg(
+        long,
+        env = "GANTRY_ALLOW_PROCESS_AGENTS",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub(crate) allow_process_agents: bool,
+    /// Extra `Host` names an open API (no token) answers when it listens on
+    /// 0.0.0.0 or ::, comma separated; localhost and the listen address are
+    /// always accepted.
+    #[arg(long, env = "GANTRY_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub(crate) allowed_hosts: Vec<String>,
+    /// Connections open at once per client address; past it, a new one is
+    /// closed at once.
+    #[arg(long, env = "GANTRY_MAX_CONNECTIONS_PER_IP", default_value_t = 512)]
+    pub(crate) max_connections_per_ip: usize,
+    /// Failed authentications (bad tokens on `/v1` or the dashboard login)
+    /// per minute per client address, bursts of as many; past it, 429 with
+    /// `Retry-After`. 0: not counted.
+    #[arg(long, env = "GANTRY_AUTH_FAILURES_PER_MIN", default_value_t = gantry_api::DEFAULT_AUTH_FAILURES_PER_MIN)]
+    pub(crate) auth_failures_per_min: u32,
 }
 
 #[derive(Args, Clone, Debug)]

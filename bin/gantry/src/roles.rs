@@ -113,9 +113,13 @@ async fn serve_api(
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "api listening");
     let depth = (args.max_queue_depth > 0).then_some(args.max_queue_depth);
-    let mut access = gantry_api::Access::new(args.api_token_sha256.clone(), args.rate_limit_per_s);
+    let mut access = gantry_api::Access::new(args.api_token_sha256.clone(), args.rate_limit_per_s)
+        .with_auth_failures_per_min(args.auth_failures_per_min);
     if let Some(secret) = args.session_secret.as_deref().filter(|s| !s.is_empty()) {
         access = access.with_session_secret(secret);
+    }
+    if args.allow_process_agents {
+        tracing::warn!("GANTRY_ALLOW_PROCESS_AGENTS is on: API clients may register agents that run local commands on workers");
     }
     if access.is_open() {
         tracing::warn!(
@@ -128,6 +132,14 @@ async fn serve_api(
             max_body_bytes: args.max_body_bytes,
             max_nodes: args.max_nodes,
             max_in_flight: args.max_in_flight,
+            allow_process_agents: args.allow_process_agents,
+            allowed_hosts: args
+                .allowed_hosts
+                .iter()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            max_connections_per_ip: args.max_connections_per_ip,
         },
         access,
     };

@@ -1,9 +1,11 @@
 //! Bearer tokens and per-client rate limits on `/v1`. Only SHA-256 hashes
 //! of tokens are configured, so a leaked configuration leaks no token. With
 //! no hashes configured the API is open (a laptop's `gantry dev`), and the
-//! binary warns about it at start-up.
+//! binary warns about it at start-up. Failed authentications are counted
+//! per client address ([`crate::failures`]).
 
 use crate::error::Error;
+use crate::failures::FailureLimit;
 use crate::Ctx;
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -12,11 +14,16 @@ use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Instant;
+
+/// Failed authentications per minute per client address by default.
+pub const DEFAULT_AUTH_FAILURES_PER_MIN: u32 = 10;
 
 /// Who may call `/v1`, and how often.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Access {
     /// Hex SHA-256 of each accepted token; empty: no token needed.
     hashes: Arc<HashSet<String>>,
@@ -25,6 +32,15 @@ pub struct Access {
     /// Key dashboard sessions are signed with when every API replica must
     /// accept them; `None`: a random key per process.
     session_key: Option<[u8; 32]>,
+    /// Failed authentications per client address; `None`: not limited.
+    failures: Option<Arc<FailureLimit>>,
+}
+
+impl Default for Access {
+    /// Open, unlimited (failed logins still counted, by default).
+    fn default() -> Self {
+        Self::new(Vec::new(), 0)
+    }
 }
 
 impl std::fmt::Debug for Access {
@@ -62,6 +78,37 @@ impl Access {
             ),
             limiter,
             session_key: None,
+            failures: FailureLimit::new(DEFAULT_AUTH_FAILURES_PER_MIN).map(Arc::new),
+        }
+    }
+
+    /// Allow `per_min` failed authentications a minute per client address
+    /// (bursts of as many) before answering 429; 0 turns the count off.
+    pub fn with_auth_failures_per_min(mut self, per_min: u32) -> Self {
+        self.failures = FailureLimit::new(per_min).map(Arc::new);
+        self
+    }
+
+    /// `Err(429)` when `peer` has failed to authenticate too often.
+    pub(crate) fn check_failures(&self, peer: IpAddr) -> Result<(), Error> {
+        match self
+            .failures
+            .as_ref()
+            .and_then(|f| f.blocked(peer, Instant::now()))
+        {
+            None => Ok(()),
+            Some(retry_after_s) => Err(Error::TooManyRequests {
+                message: "too many failed authentications from this address; retry later"
+                    .to_owned(),
+                retry_after_s,
+            }),
+        }
+    }
+
+    /// Count a failed authentication of `peer`.
+    pub(crate) fn record_failure(&self, peer: IpAddr) {
+        if let Some(f) = &self.failures {
+            f.record(peer, Instant::now());
         }
     }
 
@@ -121,33 +168,44 @@ impl Access {
     /// The client's rate-limit key: its token's hash, or its address when
     /// the API is open. `Err` when the request may not pass.
     fn admit(&self, req: &Request) -> Result<String, Error> {
+        let peer = peer_ip(req.extensions());
         if self.is_open() {
-            let peer = req
-                .extensions()
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
-            return Ok(peer);
+            return Ok(peer.to_string());
         }
+        self.check_failures(peer)?;
         let token = req
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(Error::Unauthorized)?;
-        let hash = token_hash(token);
+            .and_then(bearer_token);
         // Comparing hashes, not tokens: timing reveals nothing usable.
-        if self.hashes.contains(&hash) {
-            Ok(hash)
-        } else {
-            Err(Error::Unauthorized)
+        match token.map(token_hash) {
+            Some(hash) if self.hashes.contains(&hash) => Ok(hash),
+            _ => {
+                self.record_failure(peer);
+                Err(Error::Unauthorized)
+            }
         }
     }
 }
 
+/// The token of an `Authorization` value: scheme `Bearer` in any case
+/// (RFC 7235), then any amount of spaces.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim_start().split_once([' ', '\t'])?;
+    let token = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The client's address (`0.0.0.0` when there is no connection, as in
+/// in-process tests).
+pub(crate) fn peer_ip(ext: &axum::http::Extensions) -> IpAddr {
+    ext.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
 /// Middleware on `/v1`: 401 without a valid token, 429 with `Retry-After`
-/// over the client's rate.
+/// over the client's rate or after too many failed tokens.
 pub(crate) async fn guard(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
     let access = &ctx.state.access;
     let key = match access.admit(&req) {
@@ -166,4 +224,19 @@ pub(crate) async fn guard(State(ctx): State<Ctx>, req: Request, next: Next) -> R
         }
     }
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer   abc "), Some("abc"));
+        assert_eq!(bearer_token("BEARER\tabc"), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+    }
 }

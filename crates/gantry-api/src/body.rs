@@ -1,17 +1,25 @@
-//! JSON request bodies: read as bytes under the size limit (whatever the
-//! Content-Type), then parse with the failing field named. Syntax errors are
-//! 400 `bad_json` with line and column; shape errors are 422 with a
-//! `{field, code, message}` problem.
+//! JSON request bodies: [`buffer`] reads each `/v1` body under the size
+//! limit and [`crate::BODY_READ_TIMEOUT`] before the request may take an
+//! in-flight permit; handlers then parse it with the failing field named.
+//! Syntax errors are 400 `bad_json` with line and column; shape errors are
+//! 422 with a `{field, code, message}` problem; a duplicate key is 422
+//! `duplicate_key` and a NUL character (which Postgres cannot store) 422
+//! `nul_character`, both with their JSON path.
 
 use crate::error::{Error, Result};
 use crate::Ctx;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::header::CONTENT_LENGTH;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use gantry_dag::Problem;
 use http_body_util::BodyExt;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
+use serde_json::{Map, Value};
+use std::cell::RefCell;
 
 /// A JSON body parsed into `T`.
 pub(crate) struct JsonBody<T>(pub(crate) T);
@@ -42,14 +50,44 @@ const DRAIN_MAX: u64 = 8 << 20;
 /// ... and for at most this long.
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Middleware on `/v1`: read the whole body, at most `max_body_bytes`
+/// (413) within [`crate::BODY_READ_TIMEOUT`] (408), and hand it on
+/// buffered. A non-empty body must be declared JSON (415).
+pub(crate) async fn buffer(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let limit = ctx.state.config.max_body_bytes;
+    let timeout = crate::BODY_READ_TIMEOUT;
+    let bytes = match tokio::time::timeout(timeout, read_limited(&parts.headers, body, limit)).await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => return e.into_response(),
+        Err(_) => {
+            return Error::refused(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "body",
+                format!("the request body did not arrive within {timeout:?}"),
+            )
+            .into_response()
+        }
+    };
+    if !bytes.is_empty() && !crate::site::is_json(&parts.headers) {
+        return crate::site::not_json().into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
 async fn read_body(req: Request, state: &Ctx) -> Result<Bytes> {
-    let limit = state.state.config.max_body_bytes;
-    let declared = req
-        .headers()
+    let (parts, body) = req.into_parts();
+    read_limited(&parts.headers, body, state.state.config.max_body_bytes).await
+}
+
+async fn read_limited(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<Bytes> {
+    let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let mut body = req.into_body();
     if let Some(n) = declared.filter(|n| *n > limit as u64) {
         if n <= DRAIN_MAX {
             drain(&mut body, 0).await;
@@ -110,7 +148,7 @@ fn is_length_limit(e: &axum::Error) -> bool {
 /// whole document first, so trailing garbage or truncation is always a 400,
 /// never a 422 about whatever part happened to parse.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| map_error(".", e))?;
+    let value = strict_value(bytes)?;
     // Every body of this API is an object; serde would otherwise read a
     // struct from an array (`[]` as a run request with no input).
     if !value.is_object() {
@@ -124,6 +162,160 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
         let path = e.path().to_string();
         map_error(&path, e.into_inner())
     })
+}
+
+/// What the strict reader refused, with the JSON path of the value.
+enum Flaw {
+    DuplicateKey(String),
+    Nul(String),
+}
+
+/// Read `bytes` as a JSON value, refusing a key that appears twice in one
+/// object (serde_json would keep the last silently) and any NUL character
+/// in a key or string, at any depth.
+fn strict_value(bytes: &[u8]) -> Result<Value> {
+    let flaw = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let read = Strict {
+        path: String::new(),
+        flaw: &flaw,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v));
+    match (read, flaw.into_inner()) {
+        (Ok(v), _) => Ok(v),
+        (Err(e), None) => Err(map_error(".", e)),
+        (Err(_), Some(flaw)) => {
+            // A syntax error anywhere still wins: the document is not JSON.
+            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                return Err(map_error(".", e));
+            }
+            Err(match flaw {
+                Flaw::DuplicateKey(path) => Error::refused(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "duplicate_key",
+                    &path,
+                    format!("{path}: this key appears more than once in its object"),
+                ),
+                Flaw::Nul(path) => Error::invalid(
+                    &path,
+                    "nul_character",
+                    format!("{path}: contains a NUL character (\\u0000), which cannot be stored"),
+                ),
+            })
+        }
+    }
+}
+
+/// The JSON path shown for `$` (the whole body).
+fn shown(path: &str) -> String {
+    if path.is_empty() {
+        "$".to_owned()
+    } else {
+        path.to_owned()
+    }
+}
+
+/// A value at `path`, read by [`strict_value`].
+struct Strict<'a> {
+    path: String,
+    flaw: &'a RefCell<Option<Flaw>>,
+}
+
+impl Strict<'_> {
+    fn fail<E: serde::de::Error>(&self, flaw: Flaw) -> E {
+        *self.flaw.borrow_mut() = Some(flaw);
+        E::custom("refused value")
+    }
+
+    fn string<E: serde::de::Error>(&self, s: &str) -> Result<Value, E> {
+        if s.contains('\0') {
+            return Err(self.fail(Flaw::Nul(shown(&self.path))));
+        }
+        Ok(Value::String(s.to_owned()))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        self.string(v)
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        self.string(&v)
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let item = Strict {
+                path: format!("{}[{}]", self.path, items.len()),
+                flaw: self.flaw,
+            };
+            match seq.next_element_seed(item)? {
+                Some(v) => items.push(v),
+                None => return Ok(Value::Array(items)),
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let shown_key = key.replace('\0', "\\u0000");
+            let path = if self.path.is_empty() {
+                shown_key
+            } else {
+                format!("{}.{shown_key}", self.path)
+            };
+            if key.contains('\0') {
+                return Err(self.fail(Flaw::Nul(path)));
+            }
+            if out.contains_key(&key) {
+                return Err(self.fail(Flaw::DuplicateKey(path)));
+            }
+            let value = map.next_value_seed(Strict {
+                path,
+                flaw: self.flaw,
+            })?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 fn map_error(path: &str, e: serde_json::Error) -> Error {
@@ -245,5 +437,46 @@ mod tests {
 
         let (field, code) = problem(parse::<WorkflowDef>(b"[]").unwrap_err());
         assert_eq!((field.as_str(), code), ("$", "bad_value"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        let e = parse::<WorkflowDef>(br#"{"name":"w","name":"v","nodes":[]}"#).unwrap_err();
+        assert_eq!(e.code(), "duplicate_key");
+        match e {
+            Error::Refused { field, .. } => assert_eq!(field, "name"),
+            other => panic!("{other:?}"),
+        }
+        let body = br#"{"name":"w","nodes":[{"id":"a","agent":"x","input":{"k":1,"k":2}}]}"#;
+        match parse::<WorkflowDef>(body).unwrap_err() {
+            Error::Refused { field, code, .. } => {
+                assert_eq!(
+                    (field.as_str(), code),
+                    ("nodes[0].input.k", "duplicate_key")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = parse::<WorkflowDef>(br#"{"name":"w","name":"v","nodes":["#).unwrap_err();
+        assert_eq!(e.code(), "bad_json", "a syntax error still wins");
+    }
+
+    #[test]
+    fn nul_characters_are_named_with_their_path() {
+        let body =
+            br#"{"name":"w","nodes":[{"id":"a","agent":"x","input":{"p":["ok","a\u0000b"]}}]}"#;
+        let (field, code) = problem(parse::<WorkflowDef>(body).unwrap_err());
+        assert_eq!(
+            (field.as_str(), code),
+            ("nodes[0].input.p[1]", "nul_character")
+        );
+        let body = br#"{"name":"w","nodes":[{"id":"a","agent":"x","input":{"k\u0000":1}}]}"#;
+        let (field, code) = problem(parse::<WorkflowDef>(body).unwrap_err());
+        assert_eq!(
+            (field.as_str(), code),
+            ("nodes[0].input.k\\u0000", "nul_character")
+        );
+        let e = parse::<WorkflowDef>(b"{\"name\":\"w\x00\",\"nodes\":[]}").unwrap_err();
+        assert_eq!(e.code(), "bad_json", "a raw NUL byte is not JSON");
     }
 }

@@ -50,6 +50,17 @@ pub enum Error {
     /// shed at once rather than queued for a database connection.
     #[error("the server is busy with {limit} requests; retry shortly")]
     Overloaded { limit: usize },
+    /// A refusal about one field or header, with its own status and code
+    /// (403 `process_agents_disabled`, `cross_site`, `bad_host`; 408
+    /// `request_timeout`; 415 `unsupported_media_type`; 422 `bad_cursor`,
+    /// `duplicate_key`). `details` names the field.
+    #[error("{message}")]
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        field: String,
+        message: String,
+    },
     /// Anything else (500). The string is internal and only logged.
     #[error("internal error: {0}")]
     Internal(String),
@@ -74,6 +85,30 @@ impl Error {
         }])
     }
 
+    pub(crate) fn refused(
+        status: StatusCode,
+        code: &'static str,
+        field: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Refused {
+            status,
+            code,
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// 422 `bad_cursor` naming `field`: a cursor this API never handed out.
+    pub(crate) fn bad_cursor(field: &str) -> Self {
+        Self::refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_cursor",
+            field,
+            format!("{field} is not a cursor from a previous page; pass next_cursor as it came"),
+        )
+    }
+
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             Error::BadJson(_) => StatusCode::BAD_REQUEST,
@@ -87,6 +122,7 @@ impl Error {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Refused { status, .. } => *status,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -103,6 +139,7 @@ impl Error {
             Error::Unavailable { .. } | Error::NotReady { .. } => "unavailable",
             Error::TooManyRequests { .. } => "too_many_requests",
             Error::Overloaded { .. } => "overloaded",
+            Error::Refused { code, .. } => code,
             Error::Internal(_) => "internal",
         }
     }
@@ -174,11 +211,14 @@ pub(crate) struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ErrorDetail {
     /// `bad_json`, `unauthorized`, `not_found`, `method_not_allowed`, `conflict`,
-    /// `payload_too_large`, `validation_failed`, `too_many_requests`, `unavailable` or
+    /// `payload_too_large`, `validation_failed`, `too_many_requests`, `unavailable`,
+    /// `overloaded`, `process_agents_disabled`, `cross_site`, `bad_host`,
+    /// `request_timeout`, `unsupported_media_type`, `bad_cursor`, `duplicate_key` or
     /// `internal`.
     pub(crate) code: &'static str,
     pub(crate) message: String,
-    /// For `validation_failed`: every problem, `{field, code, message}`.
+    /// For `validation_failed`: every problem, `{field, code, message}`; for a
+    /// refusal about one field or header, that field.
     pub(crate) details: Vec<ProblemView>,
 }
 
@@ -232,6 +272,16 @@ impl IntoResponse for Error {
             Error::Validation { problems, .. } | Error::NotReady { down: problems, .. } => {
                 problems.into_iter().map(Into::into).collect()
             }
+            Error::Refused {
+                code,
+                field,
+                message,
+                ..
+            } => vec![ProblemView::from(Problem {
+                field,
+                code,
+                message,
+            })],
             _ => Vec::new(),
         };
         let body = ErrorBody {

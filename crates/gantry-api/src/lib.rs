@@ -7,14 +7,18 @@
 
 mod auth;
 mod body;
+mod conns;
 mod error;
 mod events;
+mod failures;
 mod idempotency;
 mod openapi;
 mod routes;
+mod site;
 mod ui;
 
-pub use auth::{token_hash, Access};
+pub use auth::{token_hash, Access, DEFAULT_AUTH_FAILURES_PER_MIN};
+pub use conns::HEADER_READ_TIMEOUT;
 pub use error::{Error, Result};
 
 use axum::extract::DefaultBodyLimit;
@@ -34,8 +38,11 @@ use tower_http::trace::TraceLayer;
 /// Longest a handler may take to answer.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Longest a client may take to send a whole `/v1` body (408 past it).
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Limits of the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiConfig {
     /// Bodies over this many bytes are rejected with 413 (default 1 MiB).
     pub max_body_bytes: usize,
@@ -44,6 +51,15 @@ pub struct ApiConfig {
     /// `/v1` requests handled at once; past it, 503 with `Retry-After`
     /// (default 256).
     pub max_in_flight: usize,
+    /// Whether `POST /v1/agents` may register `process` agents (default
+    /// false: 403 `process_agents_disabled`).
+    pub allow_process_agents: bool,
+    /// Extra `Host` names an open API answers when it listens on every
+    /// interface (`GANTRY_ALLOWED_HOSTS`).
+    pub allowed_hosts: Vec<String>,
+    /// Connections open at once per client address; past it a new one is
+    /// closed at once (default 512).
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for ApiConfig {
@@ -52,6 +68,9 @@ impl Default for ApiConfig {
             max_body_bytes: 1024 * 1024,
             max_nodes: gantry_dag::DEFAULT_MAX_NODES,
             max_in_flight: 256,
+            allow_process_agents: false,
+            allowed_hosts: Vec::new(),
+            max_connections_per_ip: 512,
         }
     }
 }
@@ -86,6 +105,9 @@ pub(crate) struct Ctx {
     /// One permit per `/v1` request being handled ([`shed`]).
     pub(crate) in_flight: Arc<Semaphore>,
     pub(crate) shutdown: CancellationToken,
+    /// The address [`serve`] listens on (`None` in-process): an open API
+    /// answers `Host` values naming it.
+    pub(crate) listen: Option<std::net::SocketAddr>,
 }
 
 impl Ctx {
@@ -100,7 +122,7 @@ impl Ctx {
 
 /// The whole API as a router.
 pub fn app(state: AppState) -> Router {
-    router(state, CancellationToken::new())
+    router(state, CancellationToken::new(), None)
 }
 
 /// Serve the API on `listener` until `shutdown` completes, then stop
@@ -111,18 +133,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let token = CancellationToken::new();
-    let app = router(state, token.clone());
-    // Client addresses key the rate limit when no tokens are configured.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            token.cancel();
-        })
-        .await
+    let listen = listener.local_addr()?;
+    let per_ip = state.config.max_connections_per_ip;
+    let app = router(state, token.clone(), Some(listen));
+    let listener = conns::CappedListener::new(listener, per_ip);
+    conns::serve(listener, app, shutdown, token).await;
+    Ok(())
 }
 
-fn router(state: AppState, shutdown: CancellationToken) -> Router {
+fn router(
+    state: AppState,
+    shutdown: CancellationToken,
+    listen: Option<std::net::SocketAddr>,
+) -> Router {
     gantry_telemetry::install();
     let limit = state.config.max_body_bytes;
     let hub = events::Hub::new(state.engine.store.clone(), shutdown.clone());
@@ -135,9 +158,13 @@ fn router(state: AppState, shutdown: CancellationToken) -> Router {
         in_flight: Arc::new(Semaphore::new(state.config.max_in_flight)),
         state,
         shutdown,
+        listen,
     };
-    // Every /v1 route sits behind the token and rate-limit guard; health,
-    // metrics and the OpenAPI document stay open for probes and scrapers.
+    // Every /v1 request passes, in order: the drive-by checks (Host,
+    // Origin, Content-Type), the token, failed-login and rate-limit guard,
+    // the body read (bounded in size and time) and only then the in-flight
+    // permit, so a slow body never holds one. Health, metrics and the
+    // OpenAPI document stay open for probes and scrapers.
     let v1 = Router::new()
         .merge(routes::agents::routes())
         .merge(routes::workflows::routes())
@@ -145,11 +172,19 @@ fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .merge(routes::queues::routes())
         .merge(routes::workers::routes())
         .route("/v1/runs/{id}/events", get(events::run_events))
+        .route_layer(axum::middleware::from_fn_with_state(ctx.clone(), shed))
+        .route_layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            body::buffer,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             auth::guard,
         ))
-        .route_layer(axum::middleware::from_fn_with_state(ctx.clone(), shed));
+        .route_layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            site::v1_guard,
+        ));
     Router::new()
         .merge(v1)
         .merge(ui::routes(ctx.clone()))

@@ -12,7 +12,12 @@ use utoipa::OpenApi;
 #[openapi(
     info(
         title = "Gantry API",
-        description = "Register agents and workflows, start and inspect runs, inspect queues."
+        description = "Register agents and workflows, start and inspect runs, inspect queues. \
+            Every /v1 request may also get 403 `cross_site` (a cross-site Origin or \
+            Sec-Fetch-Site), 403 `bad_host` (without tokens, a Host other than localhost or \
+            the listen address), 415 `unsupported_media_type` (a body that is not \
+            application/json), 408 `request_timeout` (a body slower than 10 s), 401, \
+            429 and 503 `overloaded`; a body with a duplicate key is 422 `duplicate_key`."
     ),
     paths(
         agents::register,

@@ -195,18 +195,27 @@ async fn list_filter_and_page_runs(pool: PgPool) {
         "status=done",
         "limit=abc",
         "limit=-1",
+        "limit=0",
+        "limit=501",
+        "limit=100000",
         "workflow=Bad%20Name",
     ] {
         let r = get(&app, &format!("/v1/runs?{bad}")).await;
         expect_error(&r, 422, "validation_failed");
     }
-    let r = get(&app, "/v1/runs?limit=100000").await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "a huge limit is clamped: {}",
+    let r = get(&app, "/v1/runs?limit=0").await;
+    let details = expect_error(&r, 422, "validation_failed");
+    assert_eq!(details[0]["field"], "limit");
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 to 500"),
+        "{}",
         r.json
     );
+    let r = get(&app, "/v1/runs?limit=500").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
 }
 
 #[sqlx::test(migrations = "../gantry-store/migrations")]

@@ -60,7 +60,7 @@ async fn serve_answers_and_shuts_down_with_an_open_stream(pool: PgPool) {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
 
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET /v1/runs/{id}/events HTTP/1.1\r\nhost: t\r\n\r\n");
+    let req = format!("GET /v1/runs/{id}/events HTTP/1.1\r\nhost: localhost\r\n\r\n");
     stream.write_all(req.as_bytes()).await.unwrap();
     let mut text = String::new();
     read_until(&mut stream, &mut text, "event: snapshot").await;

@@ -8,6 +8,8 @@ mod common;
 mod helpers;
 #[path = "ui/security.rs"]
 mod security;
+#[path = "ui/sessions.rs"]
+mod sessions;
 
 use axum::body::Body;
 use axum::http::StatusCode;

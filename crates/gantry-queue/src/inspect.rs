@@ -63,6 +63,27 @@ fn field(entry: &StreamId, name: &str) -> String {
     entry.get::<String>(name).unwrap_or_default()
 }
 
+/// Whether `cursor` is one [`Queue::jobs`] hands out for `state`: a stream
+/// id `MS-SEQ` (ready, in flight) that Redis can start a range after, an
+/// offset (delayed) or a scan cursor (dead). Anything else would be a Redis
+/// error or a silent first page, so callers refuse it up front.
+pub fn is_valid_cursor(state: JobState, cursor: &str) -> bool {
+    let num = |s: &str| {
+        (!s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
+    match state {
+        // `(MAX-MAX` has no id after it: Redis refuses the range.
+        JobState::Ready | JobState::InFlight => cursor
+            .split_once('-')
+            .and_then(|(a, b)| Some((num(a)?, num(b)?)))
+            .is_some_and(|id| id != (u64::MAX, u64::MAX)),
+        JobState::Delayed => cursor.len() <= 9 && num(cursor).is_some(),
+        JobState::Dead => num(cursor).is_some(),
+    }
+}
+
 impl Queue {
     /// Up to `limit` jobs of `queue` in `state`, after `cursor` (from the
     /// previous page).
@@ -351,5 +372,31 @@ fn stream_id_gt(a: &str, b: &str) -> bool {
     match (parse(a), parse(b)) {
         (Some(a), Some(b)) => a > b,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::*;
+
+    #[test]
+    fn cursors_are_checked_per_state() {
+        assert!(is_valid_cursor(JobState::Ready, "1700000000000-3"));
+        assert!(is_valid_cursor(JobState::InFlight, "0-0"));
+        assert!(!is_valid_cursor(JobState::Ready, "zzz"));
+        assert!(!is_valid_cursor(
+            JobState::Ready,
+            "18446744073709551615-18446744073709551615"
+        ));
+        assert!(!is_valid_cursor(
+            JobState::InFlight,
+            "99999999999999999999-0"
+        ));
+        assert!(is_valid_cursor(JobState::Delayed, "50"));
+        assert!(!is_valid_cursor(JobState::Delayed, "-1"));
+        assert!(!is_valid_cursor(JobState::Delayed, "1000000000"));
+        assert!(is_valid_cursor(JobState::Dead, "18446744073709551615"));
+        assert!(!is_valid_cursor(JobState::Dead, "zzz"));
+        assert!(!is_valid_cursor(JobState::Dead, "18446744073709551616"));
     }
 }

@@ -12,7 +12,7 @@ mod scripts;
 mod workers;
 
 pub use consumer::Consumer;
-pub use inspect::{unix_ms, JobPage, JobState, JobView};
+pub use inspect::{is_valid_cursor, unix_ms, JobPage, JobState, JobView};
 pub use queue::Queue;
 pub use workers::{BreakerInfo, WorkerInfo};
 

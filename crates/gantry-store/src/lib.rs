@@ -9,6 +9,7 @@ mod reads;
 mod register;
 mod rows;
 mod runs;
+mod sessions;
 mod tx;
 mod work;
 

@@ -37,10 +37,19 @@ fn encode_cursor(created_at: DateTime<Utc>, id: Uuid) -> String {
     hex::encode(format!("{}:{id}", created_at.timestamp_micros()))
 }
 
+/// 9999-12-31T23:59:59.999999Z in microseconds.
+const MAX_CURSOR_MICROS: i64 = 253_402_300_799_999_999;
+
 fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let raw = String::from_utf8(hex::decode(cursor).ok()?).ok()?;
     let (micros, id) = raw.split_once(':')?;
-    let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    // Only times Postgres can compare with (and runs can have): 1970 to
+    // the end of year 9999; anything else is no cursor we handed out.
+    let micros: i64 = micros.parse().ok()?;
+    if !(0..=MAX_CURSOR_MICROS).contains(&micros) {
+        return None;
+    }
+    let at = DateTime::from_timestamp_micros(micros)?;
     Some((at, id.parse().ok()?))
 }
 
@@ -215,5 +224,9 @@ mod tests {
         assert_eq!(decode_cursor("zz"), None);
         assert_eq!(decode_cursor(&hex::encode("12:not-a-uuid")), None);
         assert_eq!(decode_cursor(""), None);
+        let far = hex::encode(format!("-99999999999999999:{id}"));
+        assert_eq!(decode_cursor(&far), None, "out of Postgres' range");
+        let far = hex::encode(format!("{}:{id}", i64::MAX));
+        assert_eq!(decode_cursor(&far), None, "out of range");
     }
 }

@@ -144,7 +144,12 @@ impl Env {
     /// wait until `/readyz` answers 200.
     pub(crate) async fn serve(&mut self, role: &str, extra: &[(&str, &str)]) -> Proc {
         let listen = format!("127.0.0.1:{}", free_port());
-        let mut vars = vec![("GANTRY_LISTEN", listen.as_str())];
+        // Existing suites register process agents; the security suite
+        // turns this off again through `extra` (later values win).
+        let mut vars = vec![
+            ("GANTRY_LISTEN", listen.as_str()),
+            ("GANTRY_ALLOW_PROCESS_AGENTS", "1"),
+        ];
         vars.extend_from_slice(extra);
         let mut p = self.spawn(role, &[role], &vars);
         self.base = format!("http://{listen}");

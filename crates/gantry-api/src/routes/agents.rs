@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use gantry_dag::AgentDef;
+use gantry_dag::{AgentDef, Runtime};
 use gantry_store::AgentRecord;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -36,6 +36,7 @@ pub(crate) struct AgentList {
     responses(
         (status = 201, description = "the stored agent", body = Object),
         (status = 400, description = "malformed json", body = ErrorBody),
+        (status = 403, description = "process agents are not allowed on this API", body = ErrorBody),
         (status = 413, description = "body over the limit", body = ErrorBody),
         (status = 422, description = "invalid definition, every problem listed", body = ErrorBody),
     )
@@ -44,6 +45,17 @@ pub(crate) async fn register(
     State(ctx): State<Ctx>,
     JsonBody(def): JsonBody<AgentDef>,
 ) -> Result<(StatusCode, Json<AgentRecord>)> {
+    // A process agent runs any argv on a worker host: only where the
+    // operator said so.
+    if def.runtime == Runtime::Process && !ctx.state.config.allow_process_agents {
+        return Err(Error::refused(
+            StatusCode::FORBIDDEN,
+            "process_agents_disabled",
+            "runtime",
+            "runtime process is disabled on this API; an operator can allow it with \
+             GANTRY_ALLOW_PROCESS_AGENTS=1 (and an allow-list of commands on the workers)",
+        ));
+    }
     let problems = def.problems();
     if !problems.is_empty() {
         return Err(Error::validation(problems));

@@ -77,3 +77,27 @@ pub(crate) fn path_run_id(s: &str) -> Result<Uuid> {
 pub(crate) fn non_empty(v: Option<String>) -> Option<String> {
     v.filter(|s| !s.is_empty())
 }
+
+/// Page size of every list when `limit` is absent.
+pub(crate) const DEFAULT_PAGE: u32 = 50;
+/// Largest page of every list.
+pub(crate) const MAX_PAGE: u32 = 500;
+
+/// The `limit` of a list: absent is [`DEFAULT_PAGE`]; anything but an
+/// integer from 1 to [`MAX_PAGE`] is a 422 naming `limit`, on every list.
+pub(crate) fn page_limit(v: Option<String>) -> Result<u32> {
+    match non_empty(v) {
+        None => Ok(DEFAULT_PAGE),
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "limit",
+                    "bad_value",
+                    format!("limit must be an integer from 1 to {MAX_PAGE}, got {l:?}"),
+                )
+            }),
+    }
+}

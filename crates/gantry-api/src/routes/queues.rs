@@ -1,7 +1,7 @@
 //! `/v1/queues`: queue inspection (job counts per state, jobs by state) and
 //! replay of dead jobs.
 
-use super::{non_empty, path_name, PathParams, QueryParams};
+use super::{non_empty, page_limit, path_name, PathParams, QueryParams};
 use crate::error::{Error, ErrorBody, Result};
 use crate::Ctx;
 use axum::extract::State;
@@ -121,9 +121,6 @@ pub(crate) struct JobList {
     pub(crate) next_cursor: Option<String>,
 }
 
-const MAX_JOBS_LIMIT: usize = 500;
-const DEFAULT_JOBS_LIMIT: usize = 50;
-
 fn jobs_query(q: JobsQuery) -> Result<(JobState, usize, Option<String>)> {
     let state = match non_empty(q.state).as_deref() {
         None | Some("ready") => JobState::Ready,
@@ -138,24 +135,13 @@ fn jobs_query(q: JobsQuery) -> Result<(JobState, usize, Option<String>)> {
             ))
         }
     };
-    let limit = match non_empty(q.limit) {
-        None => DEFAULT_JOBS_LIMIT,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| {
-                Error::invalid(
-                    "limit",
-                    "bad_value",
-                    format!("limit must be a positive integer, got {l:?}"),
-                )
-            })?
-            .min(MAX_JOBS_LIMIT),
-    };
+    let limit = page_limit(q.limit)? as usize;
     let cursor = non_empty(q.cursor);
-    if cursor.as_ref().is_some_and(|c| c.len() > 64) {
-        return Err(Error::invalid("cursor", "bad_value", "cursor is too long"));
+    if cursor
+        .as_deref()
+        .is_some_and(|c| !gantry_queue::is_valid_cursor(state, c))
+    {
+        return Err(Error::bad_cursor("cursor"));
     }
     Ok((state, limit, cursor))
 }
@@ -174,7 +160,7 @@ fn jobs_query(q: JobsQuery) -> Result<(JobState, usize, Option<String>)> {
     responses(
         (status = 200, description = "a page of jobs", body = JobList),
         (status = 404, description = "not a queue name", body = ErrorBody),
-        (status = 422, description = "bad state, limit or cursor", body = ErrorBody),
+        (status = 422, description = "bad state or limit, or `bad_cursor`", body = ErrorBody),
         (status = 503, description = "redis unreachable", body = ErrorBody),
     )
 )]

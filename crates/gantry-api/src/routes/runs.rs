@@ -1,6 +1,6 @@
 //! `/v1/runs`: list and read runs and nodes, cancel, retry, approve, reject.
 
-use super::{non_empty, path_name, path_run_id, PathParams, QueryParams};
+use super::{non_empty, page_limit, path_name, path_run_id, PathParams, QueryParams};
 use crate::error::{Error, ErrorBody, Result};
 use crate::Ctx;
 use axum::extract::State;
@@ -12,13 +12,6 @@ use gantry_store::{NodeDetail, RunDetail, RunFilter, RunSummary};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-/// Page size when `limit` is absent.
-const DEFAULT_LIMIT: u32 = 50;
-/// Largest page.
-const MAX_LIMIT: u32 = 500;
-/// Longest cursor accepted (cursors we hand out are far shorter).
-const MAX_CURSOR_LEN: usize = 512;
 
 pub(crate) fn routes() -> Router<Ctx> {
     Router::new()
@@ -95,22 +88,15 @@ fn filter(q: ListQuery) -> Result<RunFilter> {
             )
         })?),
     };
-    let limit = match non_empty(q.limit) {
-        None => DEFAULT_LIMIT,
-        Some(l) => l
-            .parse::<u64>()
-            .map_err(|_| {
-                Error::invalid(
-                    "limit",
-                    "bad_value",
-                    format!("limit must be a positive integer, got {l:?}"),
-                )
-            })?
-            .clamp(1, u64::from(MAX_LIMIT)) as u32,
-    };
+    let limit = page_limit(q.limit)?;
     let cursor = non_empty(q.cursor);
-    if cursor.as_ref().is_some_and(|c| c.len() > MAX_CURSOR_LEN) {
-        return Err(Error::invalid("cursor", "bad_value", "cursor is too long"));
+    // A cursor we never handed out is a 422, not an empty page (or a
+    // database error for a time Postgres cannot hold).
+    if cursor
+        .as_deref()
+        .is_some_and(|c| !gantry_store::is_valid_run_cursor(c))
+    {
+        return Err(Error::bad_cursor("cursor"));
     }
     Ok(RunFilter {
         workflow,
@@ -128,12 +114,12 @@ fn filter(q: ListQuery) -> Result<RunFilter> {
     params(
         ("workflow" = Option<String>, Query, description = "only runs of this workflow"),
         ("status" = Option<String>, Query, description = "running, succeeded, failed or cancelled"),
-        ("limit" = Option<u32>, Query, description = "page size, default 50, at most 500"),
+        ("limit" = Option<u32>, Query, description = "page size, 1 to 500 (default 50)"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
     responses(
         (status = 200, description = "one page of runs", body = RunList),
-        (status = 422, description = "bad filter", body = ErrorBody),
+        (status = 422, description = "bad filter or limit, or `bad_cursor`", body = ErrorBody),
     )
 )]
 pub(crate) async fn list(

@@ -28,7 +28,7 @@ const APP_JS: &str = include_str!("app.js");
 const APP_CSS: &str = include_str!("app.css");
 
 /// Every dashboard route. All but `/login` and the two assets sit behind
-/// the session guard.
+/// the session guard; all of them behind the `Host` check of open mode.
 pub(crate) fn routes(ctx: Ctx) -> Router<Ctx> {
     let pages = Router::new()
         .route("/", get(overview::page_handler))
@@ -48,13 +48,27 @@ pub(crate) fn routes(ctx: Ctx) -> Router<Ctx> {
         .route("/agents", get(definitions::agents))
         .route("/agents/{name}", get(definitions::agent))
         .route("/logout", post(session::logout))
-        .route_layer(from_fn_with_state(ctx, session::guard));
+        .route_layer(from_fn_with_state(ctx.clone(), session::guard));
     Router::new()
         .route("/login", get(session::login_page).post(session::login))
         .route("/ui/app.js", get(app_js))
         .route("/ui/app.css", get(app_css))
         .merge(pages)
         .layer(axum::middleware::map_response(headers))
+        .route_layer(from_fn_with_state(ctx, host_guard))
+}
+
+/// In open mode, a page under a foreign `Host` (a DNS-rebinding site) is
+/// refused, as on `/v1`.
+async fn host_guard(
+    axum::extract::State(ctx): axum::extract::State<Ctx>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match crate::site::check_host(&ctx, req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => error::UiError::Api(e).into_response(),
+    }
 }
 
 /// Pages are never cached and never framed; scripts and styles only come

@@ -69,19 +69,6 @@ fn parse_state(s: Option<&str>) -> UiResult<(JobState, &'static str)> {
     }
 }
 
-/// Cursors are what the queue hands out: a stream id `MS-SEQ` (ready, in
-/// flight), an offset (delayed) or a scan cursor (dead).
-fn valid_cursor(state: JobState, c: &str) -> bool {
-    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
-    match state {
-        JobState::Ready | JobState::InFlight => c
-            .split_once('-')
-            .is_some_and(|(a, b)| digits(a) && digits(b)),
-        JobState::Delayed => digits(c) && c.len() <= 9,
-        JobState::Dead => digits(c) && c.parse::<u64>().is_ok(),
-    }
-}
-
 pub(crate) async fn jobs(
     State(ctx): State<Ctx>,
     Extension(session): Extension<Session>,
@@ -92,7 +79,7 @@ pub(crate) async fn jobs(
     let (state, state_name) = parse_state(q.state.as_deref())?;
     let cursor = q.cursor.filter(|c| !c.is_empty());
     if let Some(c) = &cursor {
-        if !valid_cursor(state, c) {
+        if !gantry_queue::is_valid_cursor(state, c) {
             return Err(UiError::BadRequest("malformed cursor".to_owned()));
         }
     }
@@ -211,24 +198,5 @@ fn dead_table(queue: &str, jobs: &[JobView], session: &Session) -> Markup {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_are_checked_per_state() {
-        assert!(valid_cursor(JobState::Ready, "1700000000000-0"));
-        assert!(!valid_cursor(JobState::Ready, "17-"));
-        assert!(!valid_cursor(JobState::Ready, "abc"));
-        assert!(valid_cursor(JobState::Delayed, "50"));
-        assert!(!valid_cursor(JobState::Delayed, "-1"));
-        assert!(!valid_cursor(JobState::Delayed, "9999999999"));
-        assert!(valid_cursor(JobState::Dead, "123"));
-        assert!(!valid_cursor(JobState::Dead, "99999999999999999999"));
-        assert!(parse_state(Some("nope")).is_err());
-        assert_eq!(parse_state(None).unwrap().1, "ready");
     }
 }

@@ -1,22 +1,25 @@
 //! Dashboard sessions: the login page trades an API token (checked by
-//! [`crate::Access`] exactly as `/v1` checks it) for a signed cookie, and a
-//! guard on every other page lets only that cookie in. POSTs must also be
-//! same-origin (Origin, Sec-Fetch-Site) and carry a CSRF token derived from
-//! the session, so a cross-site form can never act.
+//! [`crate::Access`] exactly as `/v1` checks it, failed attempts counted
+//! per address) for a signed cookie naming a random session id, and a
+//! guard on every other page lets only a live session in. Sessions live in
+//! Postgres, so logging out ends one on every API replica at once. POSTs
+//! must also be same-origin (Origin, Sec-Fetch-Site) and carry a CSRF token
+//! derived from the session, so a cross-site form can never act.
 
 use super::error::UiError;
 use super::layout;
+use crate::site::same_origin;
 use crate::Ctx;
 use axum::body::Body;
-use axum::extract::{Query, Request, State};
-use axum::http::header::{COOKIE, HOST, LOCATION, ORIGIN, SET_COOKIE};
+use axum::extract::{Extension, Query, Request, State};
+use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
 use maud::html;
 use serde::Deserialize;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// Name of the session cookie.
@@ -72,36 +75,54 @@ impl SessionKey {
 pub(crate) struct Session {
     /// The hidden `csrf` field every form must carry.
     pub(crate) csrf: String,
+    /// The random session id (what logout revokes).
+    id: String,
 }
 
-fn now_s() -> u64 {
-    gantry_queue::unix_ms() / 1000
+/// Bytes of a session id: 128 bits from the operating system's CSPRNG
+/// (through `rand`'s thread generator, reseeded from it).
+const SESSION_ID_BYTES: usize = 16;
+
+/// A new random session id, hex.
+fn new_session_id() -> String {
+    use rand::RngCore;
+    let mut id = [0u8; SESSION_ID_BYTES];
+    rand::rng().fill_bytes(&mut id);
+    hex::encode(id)
 }
 
-/// Cookie value `EXPIRES.TOKEN_ID.SIGNATURE`; `TOKEN_ID` is the first 16
-/// hex digits of the token's hash (`open` when no token is configured), so
-/// removing a token from the configuration ends its sessions.
-fn new_session(key: &SessionKey, token_id: &str) -> String {
-    let expires = (now_s() + SESSION_S).to_string();
-    let sig = key.sign(&["session", &expires, token_id]);
-    format!("{expires}.{token_id}.{sig}")
+/// The row key of a session: the hash of its id, so the table alone
+/// opens no session.
+fn id_hash(id: &str) -> String {
+    hex::encode(Sha256::digest(id.as_bytes()))
 }
 
-fn check_session(ctx: &Ctx, value: &str) -> Option<Session> {
-    let mut parts = value.splitn(3, '.');
-    let (expires, token_id, sig) = (parts.next()?, parts.next()?, parts.next()?);
-    if !ctx.ui_key.verify(&["session", expires, token_id], sig) {
-        return None;
+/// Cookie value `SESSION_ID.SIGNATURE`. The id names a row of the store
+/// that holds the token id and the expiry; the cookie shows nothing of the
+/// token.
+fn cookie_for(key: &SessionKey, id: &str) -> String {
+    format!("{id}.{}", key.sign(&["session", id]))
+}
+
+/// The live session a cookie names, if any: a good signature, a row that
+/// has neither expired nor been logged out, and a token still configured.
+async fn check_session(ctx: &Ctx, value: &str) -> Result<Option<Session>, crate::Error> {
+    let Some((id, sig)) = value.split_once('.') else {
+        return Ok(None);
+    };
+    if id.len() != 2 * SESSION_ID_BYTES || !ctx.ui_key.verify(&["session", id], sig) {
+        return Ok(None);
     }
-    if expires.parse::<u64>().ok()? <= now_s() {
-        return None;
+    let Some(token_id) = ctx.store().session_token(&id_hash(id)).await? else {
+        return Ok(None);
+    };
+    if !ctx.state.access.knows_token_id(&token_id) {
+        return Ok(None);
     }
-    if !ctx.state.access.knows_token_id(token_id) {
-        return None;
-    }
-    Some(Session {
-        csrf: ctx.ui_key.sign(&["csrf", value])[..32].to_owned(),
-    })
+    Ok(Some(Session {
+        csrf: ctx.ui_key.sign(&["csrf", id])[..32].to_owned(),
+        id: id.to_owned(),
+    }))
 }
 
 fn cookie_value(headers: &HeaderMap) -> Option<&str> {
@@ -113,30 +134,6 @@ fn cookie_value(headers: &HeaderMap) -> Option<&str> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == COOKIE_NAME)
         .map(|(_, v)| v)
-}
-
-/// Whether a POST comes from a page of this very site. Browsers send
-/// `Sec-Fetch-Site` and/or `Origin` with every form post; a client that
-/// sends neither (curl, tests) still needs the CSRF token.
-pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if !matches!(site.to_str(), Ok("same-origin") | Ok("none")) {
-            return false;
-        }
-    }
-    match headers.get(ORIGIN) {
-        None => true,
-        Some(origin) => {
-            let Ok(origin) = origin.to_str() else {
-                return false;
-            };
-            let host = headers.get(HOST).and_then(|h| h.to_str().ok());
-            let origin_host = origin
-                .strip_prefix("https://")
-                .or_else(|| origin.strip_prefix("http://"));
-            matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
-        }
-    }
 }
 
 /// A local path (printable ASCII, as the guard percent-encodes it) to go
@@ -168,7 +165,14 @@ fn redirect(to: &str) -> Response {
 /// valid session, a 303 to the login page; a POST that is cross-site or
 /// lacks the session's CSRF token, a 403.
 pub(crate) async fn guard(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
-    let Some(session) = cookie_value(req.headers()).and_then(|v| check_session(&ctx, v)) else {
+    let session = match cookie_value(req.headers()) {
+        Some(v) => match check_session(&ctx, v).await {
+            Ok(s) => s,
+            Err(e) => return UiError::Api(e).into_response(),
+        },
+        None => None,
+    };
+    let Some(session) = session else {
         if req.method() == Method::POST {
             return UiError::Forbidden("your session has expired; log in again").into_response();
         }
@@ -263,11 +267,12 @@ pub(crate) async fn login(State(ctx): State<Ctx>, req: Request) -> Response {
         return UiError::Forbidden("cross-site request refused").into_response();
     }
     // Guessing tokens costs a request each, under the API's rate limit
-    // (per client address), like any `/v1` call.
-    let peer = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+    // (per client address), like any `/v1` call; and failed attempts are
+    // counted per address like bad `/v1` tokens.
+    let peer = crate::auth::peer_ip(&parts.extensions);
+    if let Err(e) = ctx.state.access.check_failures(peer) {
+        return UiError::Api(e).into_response();
+    }
     if let Some(retry_after_s) = ctx.state.access.throttle(&format!("login:{peer}")) {
         return UiError::Api(crate::Error::TooManyRequests {
             message: "too many login attempts; retry later".to_owned(),
@@ -286,13 +291,23 @@ pub(crate) async fn login(State(ctx): State<Ctx>, req: Request) -> Response {
     let token = form.token.unwrap_or_default();
     let Some(token_id) = ctx.state.access.token_id(token.trim()) else {
         tracing::info!("dashboard login refused");
+        ctx.state.access.record_failure(peer);
         let page = layout::bare(
             "Log in",
             login_form(&ctx, &next, Some("That token is not accepted.")),
         );
         return (StatusCode::UNAUTHORIZED, page).into_response();
     };
-    let value = new_session(&ctx.ui_key, &token_id);
+    let id = new_session_id();
+    let expires = chrono::Utc::now() + chrono::Duration::seconds(SESSION_S as i64);
+    if let Err(e) = ctx
+        .store()
+        .create_session(&id_hash(&id), &token_id, expires)
+        .await
+    {
+        return UiError::Api(e.into()).into_response();
+    }
+    let value = cookie_for(&ctx.ui_key, &id);
     let cookie = format!(
         "{COOKIE_NAME}={value}; Path=/; Max-Age={SESSION_S}; HttpOnly; Secure; SameSite=Strict"
     );
@@ -304,9 +319,16 @@ pub(crate) async fn login(State(ctx): State<Ctx>, req: Request) -> Response {
     res
 }
 
-/// `POST /logout`: the cookie is cleared (it stays valid until it expires
-/// if someone copied it; sessions are stateless).
-pub(crate) async fn logout() -> Response {
+/// `POST /logout`: the session is deleted from the store, so its cookie is
+/// dead on every replica even if someone copied it, and the cookie is
+/// cleared.
+pub(crate) async fn logout(
+    State(ctx): State<Ctx>,
+    Extension(session): Extension<Session>,
+) -> Response {
+    if let Err(e) = ctx.store().delete_session(&id_hash(&session.id)).await {
+        return UiError::Api(e.into()).into_response();
+    }
     let mut res = redirect("/login");
     res.headers_mut().insert(
         SET_COOKIE,

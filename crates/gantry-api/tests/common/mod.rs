@@ -41,8 +41,8 @@ pub struct Reply {
     pub json: Value,
 }
 
-/// Send one request. `body` is sent as is, without a Content-Type header
-/// (the API must not need one).
+/// Send one request. A `/v1` body is sent as `application/json` unless
+/// `headers` name a Content-Type (the API refuses others with 415).
 pub async fn send(
     app: &Router,
     method: &str,
@@ -51,6 +51,12 @@ pub async fn send(
     headers: &[(&str, &str)],
 ) -> Reply {
     let mut req = Request::builder().method(method).uri(uri);
+    let typed = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    if body.is_some() && !typed && uri.starts_with("/v1") {
+        req = req.header("content-type", "application/json");
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
