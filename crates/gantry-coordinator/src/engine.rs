@@ -306,7 +306,10 @@ impl Engine {
             }
             let job = job_of(&d);
             match d.delay_ms {
-                Some(ms) if ms > 0 => later.push((job, Duration::from_millis(ms))),
+                Some(ms) if ms > 0 => later.push((
+                    job,
+                    Duration::from_millis(gantry_dag::limits::clamp_delay_ms(ms)),
+                )),
                 _ => now.push(job),
             }
         }

@@ -9,6 +9,7 @@ mod reads;
 mod register;
 mod rows;
 mod runs;
+mod text;
 mod tx;
 mod work;
 
@@ -16,6 +17,7 @@ pub use dash::{scratch_database, Activity, FinishedCounts};
 pub use error::{Error, Result};
 pub use model::*;
 pub use reads::is_valid_run_cursor;
+pub use text::{storable_text, NUL_REPLACEMENT};
 pub use tx::RunTx;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
