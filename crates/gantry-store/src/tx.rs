@@ -68,15 +68,28 @@ impl<'c> RunTx<'c> {
     /// flagged `pending_advance`, oldest first. Runs another coordinator holds
     /// are skipped; it will see their flags when it is done.
     pub async fn lock_pending_runs(&mut self, limit: i64) -> Result<Vec<RunHead>> {
+        self.lock_pending_runs_except(limit, &[]).await
+    }
+
+    /// [`RunTx::lock_pending_runs`] leaving out the runs in `except` (runs
+    /// whose advance keeps failing, set aside so they cannot hold up the
+    /// others).
+    pub async fn lock_pending_runs_except(
+        &mut self,
+        limit: i64,
+        except: &[Uuid],
+    ) -> Result<Vec<RunHead>> {
         // NO KEY UPDATE: exclusive among coordinators, compatible with claims.
         let rows: Vec<HeadRow> = sqlx::query_as(&format!(
             "SELECT {HEAD_COLS} FROM runs
              WHERE id IN (SELECT run_id FROM nodes WHERE pending_advance)
+               AND id <> ALL($2)
              ORDER BY id
              LIMIT $1
              FOR NO KEY UPDATE SKIP LOCKED"
         ))
         .bind(limit)
+        .bind(except)
         .fetch_all(&mut *self.tx)
         .await?;
         rows.into_iter().map(HeadRow::into_head).collect()
