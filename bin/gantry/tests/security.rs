@@ -5,3 +5,14 @@
 //! `docs/security.md` describes the threat model it checks.
 
 mod common;
+// The crate root is tests/security.rs, so modules under tests/security/
+// need their path (a plain `mod x;` would look for tests/x.rs, which cargo
+// would also build as a test of its own).
+#[path = "security/fuzz.rs"]
+mod fuzz;
+#[path = "security/nul.rs"]
+mod nul;
+#[path = "security/numbers.rs"]
+mod numbers;
+#[path = "security/pool.rs"]
+mod pool;
