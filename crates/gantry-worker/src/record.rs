@@ -158,3 +158,6 @@ async fn write(
     }
     Err(Failure::Unreachable)
 }
+
+#[cfg(test)]
+mod tests;
