@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-const BATCHES: usize = 6;
-const PER_BATCH: usize = 10;
+const BATCHES: usize = 10;
+const PER_BATCH: usize = 12;
 /// Plain runs started beside each batch.
 const PLAIN_PER_BATCH: usize = 5;
 /// The worker's limits (gantry_executor::ExecLimits::default()).
