@@ -1,9 +1,14 @@
 //! Huge numbers (issue 10 item 4) against a real API process: u64::MAX
 //! delays, limits and timeouts in an agent or a node each get a 422 naming
-//! the field, nothing is stored, and the API goes on answering.
+//! the field, nothing is stored, and the API goes on answering. And a
+//! definition stored before the bounds existed (written here straight into
+//! Postgres) never stalls the worker or the coordinator: their delay
+//! arithmetic clamps.
 
+use super::pool::Pool;
 use crate::common::Env;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const M: u64 = u64::MAX;
 
@@ -107,4 +112,60 @@ async fn u64_max_delays_limits_and_timeouts_each_get_a_422() {
         )
         .await;
     assert_eq!(status, 201, "{body:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_numbers_stored_before_the_bounds_never_stall_anything() {
+    let pool = Pool::start("4").await;
+    let env = &pool.env;
+    env.agent(json!({"name": "flaky", "runtime": "builtin", "builtin": "fail", "timeout_s": 30,
+        "retry": {"max_attempts": 3, "initial_delay_ms": 100, "max_delay_ms": 200, "multiplier": 2.0}}))
+        .await;
+    // What registration refuses now, as an older release stored it.
+    let db = sqlx::PgPool::connect(&env.db_url).await.expect("test database");
+    sqlx::query(
+        "UPDATE agents SET spec = spec
+             || jsonb_build_object('timeout_s', $1::numeric)
+             || jsonb_build_object('retry', jsonb_build_object(
+                    'max_attempts', $2::numeric, 'initial_delay_ms', $1::numeric,
+                    'max_delay_ms', $1::numeric, 'multiplier', 1e300::numeric))
+         WHERE name = 'flaky'",
+    )
+    .bind(M.to_string())
+    .bind(u32::MAX.to_string())
+    .execute(&db)
+    .await
+    .expect("store huge numbers");
+    env.workflow(json!({"name": "stale", "nodes": [
+        {"id": "f", "agent": "flaky", "input": {"exit_code": 3}},
+        {"id": "g", "agent": "echo", "input": {"beside": 1}}
+    ]}))
+    .await;
+    let id = env.start("stale", json!({})).await;
+    let plain = pool.plain_runs(10).await;
+    pool.all_succeed(&plain, Duration::from_secs(60)).await;
+
+    // The failed try is scheduled a clamped delay (at most a day) ahead.
+    let run = env.wait_node(&id, "f", "retrying", Duration::from_secs(30)).await;
+    assert_eq!(Pool::status(&run, "g"), "succeeded", "{run:#}");
+    let (ahead,): (f64,) = sqlx::query_as(
+        "SELECT extract(epoch FROM retry_at - clock_timestamp())::float8 FROM nodes
+         WHERE run_id = $1::uuid AND node_id = 'f'",
+    )
+    .bind(&id)
+    .fetch_one(&db)
+    .await
+    .expect("retry_at");
+    let max_s = (gantry_dag::limits::MAX_DELAY_MS / 1000) as f64;
+    assert!(ahead > 0.0 && ahead <= max_s, "retry in {ahead}s, bound {max_s}s");
+
+    // Cancelling it works, and more runs still finish.
+    let (status, body) = env.post(&format!("/v1/runs/{id}/cancel"), &json!({})).await;
+    assert_eq!(status, 200, "{body:#}");
+    let more = pool.plain_runs(5).await;
+    pool.all_succeed(&more, Duration::from_secs(60)).await;
+    assert_eq!(pool.probe("/readyz").await, 200);
+    for log in [pool.worker.log_text(), pool.coordinator_log()] {
+        assert!(!log.contains("out of range"), "{log}");
+    }
 }

@@ -12,7 +12,7 @@ pub(crate) struct Pool {
     /// `host:port` of the worker's metrics server.
     pub(crate) metrics: String,
     _api: Proc,
-    _coordinator: Proc,
+    coordinator: Proc,
     pub(crate) worker: Proc,
 }
 
@@ -44,9 +44,14 @@ impl Pool {
             env,
             metrics,
             _api: api,
-            _coordinator: coordinator,
+            coordinator,
             worker,
         }
+    }
+
+    /// Everything the coordinator logged so far.
+    pub(crate) fn coordinator_log(&self) -> String {
+        self.coordinator.log_text()
     }
 
     /// The status of `GET http://METRICS{path}` (0 when it does not answer).
