@@ -16,3 +16,5 @@ mod nul;
 mod numbers;
 #[path = "security/pool.rs"]
 mod pool;
+#[path = "security/ready.rs"]
+mod ready;

@@ -68,6 +68,17 @@ impl Store {
         Ok(())
     }
 
+    /// A write statement that changes nothing (`UPDATE ... WHERE false`):
+    /// refused exactly when writes are (a read-only database, a failover),
+    /// so readiness can tell that writes work again without waiting for
+    /// the next real one.
+    pub async fn probe_write(&self) -> Result<()> {
+        sqlx::query("UPDATE agents SET updated_at = updated_at WHERE false")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// How many runs are `running` now (the `gantry_workflow_runs_active` gauge).
     pub async fn running_runs(&self) -> Result<i64> {
         let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM runs WHERE status = 'running'")
