@@ -101,7 +101,10 @@ async fn invalid_json_schemas_are_422_with_the_schema_error(pool: PgPool) {
     assert!(has(&p, "input_schema", "bad_schema"), "{p:?}");
     assert!(has(&p, "output_schema", "bad_schema"), "{p:?}");
     let text = details[0]["message"].as_str().unwrap_or_default();
-    assert!(text.contains("not a valid JSON Schema") && text.contains("bogus"), "{text}");
+    assert!(
+        text.contains("not a valid JSON Schema") && text.contains("bogus"),
+        "{text}"
+    );
     // A good schema registers.
     let r = post(
         &app,

@@ -49,7 +49,10 @@ mod tests {
         let first = h.failing_for().expect("failing");
         std::thread::sleep(Duration::from_millis(5));
         h.failed();
-        assert!(h.failing_for().expect("still failing") > first, "the streak kept its start");
+        assert!(
+            h.failing_for().expect("still failing") > first,
+            "the streak kept its start"
+        );
         h.ok();
         assert_eq!(h.failing_for(), None);
     }

@@ -1,8 +1,8 @@
 //! Checks of an agent definition (see [`crate::AgentDef::problems`]).
 
+use crate::limits;
 use crate::model::{AgentDef, Runtime, BUILTINS};
 use crate::validate::{is_valid_name, Problem};
-use crate::limits;
 use crate::validate_impl::{bounded, retry_problems};
 use serde_json::Value;
 

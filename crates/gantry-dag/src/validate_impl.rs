@@ -44,8 +44,7 @@ pub(crate) fn retry_problems(field: &str, retry: &RetryPolicy, out: &mut Vec<Pro
         0,
         limits::MAX_DELAY_MS,
     );
-    if !(retry.multiplier.is_finite()
-        && (1.0..=limits::MAX_MULTIPLIER).contains(&retry.multiplier))
+    if !(retry.multiplier.is_finite() && (1.0..=limits::MAX_MULTIPLIER).contains(&retry.multiplier))
     {
         out.push(problem(
             at("multiplier"),

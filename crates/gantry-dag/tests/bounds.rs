@@ -153,10 +153,15 @@ fn invalid_json_schemas_are_problems_naming_the_field_and_the_error() {
         .collect();
     assert_eq!(
         fields,
-        [("output_schema", "bad_schema"), ("input_schema", "bad_schema")]
+        [
+            ("output_schema", "bad_schema"),
+            ("input_schema", "bad_schema")
+        ]
     );
     assert!(
-        problems[1].message.contains("input_schema is not a valid JSON Schema")
+        problems[1]
+            .message
+            .contains("input_schema is not a valid JSON Schema")
             && problems[1].message.contains("bogus"),
         "{}",
         problems[1].message

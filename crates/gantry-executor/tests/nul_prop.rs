@@ -72,7 +72,11 @@ fn deep_nesting_is_a_bad_output_not_a_crash() {
 
 #[test]
 fn a_nul_in_a_key_or_a_string_is_refused() {
-    for v in [json!({"x": "\u{0}"}), json!({"a\u{0}": 1}), json!([[["\u{0}"]]])] {
+    for v in [
+        json!({"x": "\u{0}"}),
+        json!({"a\u{0}": 1}),
+        json!([[["\u{0}"]]]),
+    ] {
         assert!(contains_nul(&v), "{v}");
     }
     assert!(!contains_nul(&json!({"x": "\\u0000 as text is fine"})));

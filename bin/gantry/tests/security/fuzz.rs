@@ -216,7 +216,11 @@ async fn random_outputs_and_logs_never_stall_the_worker() {
                 assert_ne!(a["status"], "running", "{ctx}: attempt left running: {a:#}");
                 let tail = a["log_tail"].as_str().unwrap_or("");
                 // U+FFFD may stand for up to 3 bytes... of a NUL or invalid byte.
-                assert!(tail.len() <= 3 * LOG_LIMIT, "{ctx}: tail of {} bytes", tail.len());
+                assert!(
+                    tail.len() <= 3 * LOG_LIMIT,
+                    "{ctx}: tail of {} bytes",
+                    tail.len()
+                );
             }
             if status == "failed" {
                 let error: &Value = &node["error"];
@@ -225,7 +229,11 @@ async fn random_outputs_and_logs_never_stall_the_worker() {
             kinds_seen.insert(c.kind);
         }
         pool.all_succeed(&plain, Duration::from_secs(60)).await;
-        assert_eq!(pool.probe("/readyz").await, 200, "seed {seed}, batch {batch}");
+        assert_eq!(
+            pool.probe("/readyz").await,
+            200,
+            "seed {seed}, batch {batch}"
+        );
     }
     assert_eq!(pool.probe("/healthz").await, 200);
     let log = pool.worker.log_text();

@@ -26,7 +26,9 @@ async fn a_nul_fails_or_escapes_only_its_own_node() {
     );
     let err = env.script(
         "nul-err.sh",
-        &format!("{DRAIN_STDIN}\nprintf 'before\\000after\\n' >&2\nprintf '{{\"ok\": true}}'\nexit 0"),
+        &format!(
+            "{DRAIN_STDIN}\nprintf 'before\\000after\\n' >&2\nprintf '{{\"ok\": true}}'\nexit 0"
+        ),
     );
     for (name, path) in [("nul-out", &out), ("nul-key", &key), ("nul-err", &err)] {
         env.agent(json!({
@@ -60,7 +62,11 @@ async fn a_nul_fails_or_escapes_only_its_own_node() {
             "an unrelated branch of the same run still runs: {run:#}"
         );
         let attempts = pool.attempts(id, "bad").await;
-        assert_eq!(attempts.len(), 1, "a NUL output is permanent: {attempts:#?}");
+        assert_eq!(
+            attempts.len(),
+            1,
+            "a NUL output is permanent: {attempts:#?}"
+        );
         let error = attempts[0]["error"].as_str().unwrap_or_default();
         assert!(
             error.contains("output contains a NUL character"),

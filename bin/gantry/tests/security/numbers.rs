@@ -43,19 +43,30 @@ async fn u64_max_delays_limits_and_timeouts_each_get_a_422() {
     let cases = [
         ("timeout_s", json!({"timeout_s": M})),
         ("retry.max_attempts", json!({"retry": {"max_attempts": M}})),
-        ("retry.initial_delay_ms", json!({"retry": {"initial_delay_ms": M}})),
+        (
+            "retry.initial_delay_ms",
+            json!({"retry": {"initial_delay_ms": M}}),
+        ),
         ("retry.max_delay_ms", json!({"retry": {"max_delay_ms": M}})),
         ("retry.multiplier", json!({"retry": {"multiplier": 1e300}})),
         ("limits.memory_mb", json!({"limits": {"memory_mb": M}})),
         ("limits.cpus", json!({"limits": {"cpus": 1e300}})),
         ("limits.pids", json!({"limits": {"pids": M}})),
-        ("rate_limit.per_second", json!({"rate_limit": {"per_second": 1e300}})),
-        ("rate_limit.burst", json!({"rate_limit": {"per_second": 1.0, "burst": M}})),
+        (
+            "rate_limit.per_second",
+            json!({"rate_limit": {"per_second": 1e300}}),
+        ),
+        (
+            "rate_limit.burst",
+            json!({"rate_limit": {"per_second": 1.0, "burst": M}}),
+        ),
     ];
     for (field, patch) in cases {
         let (status, body) = env.post("/v1/agents", &agent(patch)).await;
         assert_eq!(fields(status, &body), vec![field.to_owned()], "{field}");
-        let message = body["error"]["details"][0]["message"].as_str().unwrap_or("");
+        let message = body["error"]["details"][0]["message"]
+            .as_str()
+            .unwrap_or("");
         assert!(message.contains(field), "{field}: {message}");
     }
 
@@ -122,7 +133,9 @@ async fn huge_numbers_stored_before_the_bounds_never_stall_anything() {
         "retry": {"max_attempts": 3, "initial_delay_ms": 100, "max_delay_ms": 200, "multiplier": 2.0}}))
         .await;
     // What registration refuses now, as an older release stored it.
-    let db = sqlx::PgPool::connect(&env.db_url).await.expect("test database");
+    let db = sqlx::PgPool::connect(&env.db_url)
+        .await
+        .expect("test database");
     sqlx::query(
         "UPDATE agents SET spec = spec
              || jsonb_build_object('timeout_s', $1::numeric)
@@ -146,7 +159,9 @@ async fn huge_numbers_stored_before_the_bounds_never_stall_anything() {
     pool.all_succeed(&plain, Duration::from_secs(60)).await;
 
     // The failed try is scheduled a clamped delay (at most a day) ahead.
-    let run = env.wait_node(&id, "f", "retrying", Duration::from_secs(30)).await;
+    let run = env
+        .wait_node(&id, "f", "retrying", Duration::from_secs(30))
+        .await;
     assert_eq!(Pool::status(&run, "g"), "succeeded", "{run:#}");
     let (ahead,): (f64,) = sqlx::query_as(
         "SELECT extract(epoch FROM retry_at - clock_timestamp())::float8 FROM nodes
@@ -157,7 +172,10 @@ async fn huge_numbers_stored_before_the_bounds_never_stall_anything() {
     .await
     .expect("retry_at");
     let max_s = (gantry_dag::limits::MAX_DELAY_MS / 1000) as f64;
-    assert!(ahead > 0.0 && ahead <= max_s, "retry in {ahead}s, bound {max_s}s");
+    assert!(
+        ahead > 0.0 && ahead <= max_s,
+        "retry in {ahead}s, bound {max_s}s"
+    );
 
     // Cancelling it works, and more runs still finish.
     let (status, body) = env.post(&format!("/v1/runs/{id}/cancel"), &json!({})).await;

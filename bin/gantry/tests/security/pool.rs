@@ -84,7 +84,8 @@ impl Pool {
                 .wait_run(id, left.max(Duration::from_millis(1)))
                 .await;
             assert_eq!(
-                run["status"], "succeeded",
+                run["status"],
+                "succeeded",
                 "plain run {id}: {run:#}\nworker log:\n{}",
                 self.worker.log_text()
             );

@@ -50,7 +50,10 @@ async fn set_read_only(env: &Env, on: bool) {
     } else {
         format!("ALTER DATABASE {db} RESET default_transaction_read_only")
     };
-    sqlx::query(&sql).execute(&admin).await.expect("alter database");
+    sqlx::query(&sql)
+        .execute(&admin)
+        .await
+        .expect("alter database");
     sqlx::query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
          WHERE datname = $1 AND pid <> pg_backend_pid()",
@@ -106,5 +109,9 @@ async fn readyz_turns_red_while_writes_fail_and_green_after() {
     // Nothing was given up: the node runs again and the run finishes.
     let run = env.wait_run(&id, Duration::from_secs(60)).await;
     assert_eq!(run["status"], "succeeded", "{run:#}\n{}", w.log_text());
-    assert!(!w.log_text().contains("giving the job up"), "{}", w.log_text());
+    assert!(
+        !w.log_text().contains("giving the job up"),
+        "{}",
+        w.log_text()
+    );
 }

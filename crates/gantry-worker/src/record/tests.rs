@@ -92,7 +92,11 @@ async fn one_bad_row_never_blocks_the_batch(pool: PgPool, inline: bool) {
     results[1].output = Some(json!({"x": "\0"}));
     let fates = record(&engine, &config(inline), &results).await;
     assert_eq!(fates, vec![Fate::Stored; 3]);
-    assert_eq!(engine.health.failing_for(), None, "the last write succeeded");
+    assert_eq!(
+        engine.health.failing_for(),
+        None,
+        "the last write succeeded"
+    );
     check(&engine, &results).await;
 }
 
