@@ -10,6 +10,8 @@ mod common;
 // would also build as a test of its own).
 #[path = "security/fuzz.rs"]
 mod fuzz;
+#[path = "security/isolate.rs"]
+mod isolate;
 #[path = "security/nul.rs"]
 mod nul;
 #[path = "security/numbers.rs"]

@@ -1,5 +1,5 @@
-//! The set-up the NUL and fuzz tests share: an API, a coordinator and ONE
-//! worker (so every attempt runs on it) whose metrics server answers
+//! The set-up the NUL, numbers, isolate and fuzz tests share: an API, a
+//! coordinator and ONE worker (so every attempt runs on it), both serving
 //! `/healthz` and `/readyz`, plus a plain workflow whose runs show that the
 //! worker keeps finishing other work.
 
@@ -11,6 +11,8 @@ pub(crate) struct Pool {
     pub(crate) env: Env,
     /// `host:port` of the worker's metrics server.
     pub(crate) metrics: String,
+    /// `host:port` of the coordinator's.
+    pub(crate) coordinator_metrics: String,
     _api: Proc,
     coordinator: Proc,
     pub(crate) worker: Proc,
@@ -20,20 +22,28 @@ impl Pool {
     /// Everything started, with the builtin agents and workflow `plain`
     /// (echo, then noop) registered.
     pub(crate) async fn start(concurrency: &str) -> Pool {
+        Self::start_with(concurrency, &[]).await
+    }
+
+    /// [`Pool::start`] with `extra` variables for the worker.
+    pub(crate) async fn start_with(concurrency: &str, extra: &[(&str, &str)]) -> Pool {
         let mut env = Env::new().await;
         let api = env.serve("api", &[]).await;
-        let coordinator = env.coordinator("coordinator", &[]).await;
-        let metrics = format!("127.0.0.1:{}", free_port());
-        let worker = env
-            .worker(
-                "w1",
-                &[
-                    ("GANTRY_METRICS_LISTEN", metrics.as_str()),
-                    ("GANTRY_CONCURRENCY", concurrency),
-                    ("GANTRY_DOCKER", "off"),
-                ],
+        let coordinator_metrics = format!("127.0.0.1:{}", free_port());
+        let coordinator = env
+            .coordinator(
+                "coordinator",
+                &[("GANTRY_METRICS_LISTEN", coordinator_metrics.as_str())],
             )
             .await;
+        let metrics = format!("127.0.0.1:{}", free_port());
+        let mut vars = vec![
+            ("GANTRY_METRICS_LISTEN", metrics.as_str()),
+            ("GANTRY_CONCURRENCY", concurrency),
+            ("GANTRY_DOCKER", "off"),
+        ];
+        vars.extend_from_slice(extra);
+        let worker = env.worker("w1", &vars).await;
         env.builtin_agents().await;
         env.workflow(json!({"name": "plain", "nodes": [
             {"id": "a", "agent": "echo", "input": {"n": "{{run.input.n}}"}},
@@ -43,6 +53,7 @@ impl Pool {
         Pool {
             env,
             metrics,
+            coordinator_metrics,
             _api: api,
             coordinator,
             worker,
@@ -54,11 +65,17 @@ impl Pool {
         self.coordinator.log_text()
     }
 
-    /// The status of `GET http://METRICS{path}` (0 when it does not answer).
+    /// The status of `GET http://METRICS{path}` of the worker (0 when it
+    /// does not answer).
     pub(crate) async fn probe(&self, path: &str) -> u16 {
+        self.probe_at(&self.metrics, path).await
+    }
+
+    /// The status of `GET http://ADDR{path}`.
+    pub(crate) async fn probe_at(&self, addr: &str, path: &str) -> u16 {
         self.env
             .http
-            .get(format!("http://{}{path}", self.metrics))
+            .get(format!("http://{addr}{path}"))
             .timeout(Duration::from_secs(5))
             .send()
             .await
