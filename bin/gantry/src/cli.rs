@@ -162,18 +162,26 @@ pub(crate) struct WorkerArgs {
     pub(crate) conn: Conn,
     #[command(flatten)]
     pub(crate) worker: WorkerOpts,
-    /// Serve `/metrics` and `/healthz` here, e.g. `0.0.0.0:9102`.
+    /// Serve `/metrics`, `/healthz` and `/readyz` here, e.g. `0.0.0.0:9102`.
     #[arg(long, env = "GANTRY_METRICS_LISTEN")]
     pub(crate) metrics_listen: Option<String>,
+    /// Seconds this worker's writes to Postgres may fail in a row before its
+    /// `/readyz` answers 503.
+    #[arg(long, env = "GANTRY_WRITE_FAILURE_S", default_value_t = 10)]
+    pub(crate) write_failure_s: u64,
 }
 
 #[derive(Args, Clone, Debug)]
 pub(crate) struct CoordinatorArgs {
     #[command(flatten)]
     pub(crate) conn: Conn,
-    /// Serve `/metrics` and `/healthz` here, e.g. `0.0.0.0:9101`.
+    /// Serve `/metrics`, `/healthz` and `/readyz` here, e.g. `0.0.0.0:9101`.
     #[arg(long, env = "GANTRY_METRICS_LISTEN")]
     pub(crate) metrics_listen: Option<String>,
+    /// Seconds this coordinator's writes to Postgres may fail in a row
+    /// before its `/readyz` answers 503.
+    #[arg(long, env = "GANTRY_WRITE_FAILURE_S", default_value_t = 10)]
+    pub(crate) write_failure_s: u64,
 }
 
 #[derive(Args, Clone, Debug)]

@@ -150,8 +150,13 @@ async fn serve_api(
 pub(crate) async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
     let engine = connect(&args.conn).await?;
     let shutdown = shutdown_token();
-    let metrics =
-        crate::metrics_server::spawn(args.metrics_listen.as_deref(), shutdown.clone()).await?;
+    let metrics = crate::metrics_server::spawn(
+        args.metrics_listen.as_deref(),
+        engine.clone(),
+        Duration::from_secs(args.write_failure_s),
+        shutdown.clone(),
+    )
+    .await?;
     tracing::info!("coordinator started");
     let res = gantry_coordinator::run(engine, Default::default(), shutdown.clone()).await;
     shutdown.cancel();
@@ -164,8 +169,13 @@ pub(crate) async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
 pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let engine = connect(&args.conn).await?;
     let shutdown = shutdown_token();
-    let metrics =
-        crate::metrics_server::spawn(args.metrics_listen.as_deref(), shutdown.clone()).await?;
+    let metrics = crate::metrics_server::spawn(
+        args.metrics_listen.as_deref(),
+        engine.clone(),
+        Duration::from_secs(args.write_failure_s),
+        shutdown.clone(),
+    )
+    .await?;
     let res = run_worker(engine, &args.worker, shutdown.clone()).await;
     shutdown.cancel();
     if let Some(m) = metrics {

@@ -7,10 +7,25 @@
 // Not every part of the suite uses every re-export of the harness.
 #[allow(unused_imports)]
 mod common;
+// The crate root is tests/security.rs, so modules under tests/security/
+// need their path (a plain `mod x;` would look for tests/x.rs, which cargo
+// would also build as a test of its own).
 #[path = "security/driveby.rs"]
 mod driveby;
+#[path = "security/fuzz.rs"]
+mod fuzz;
+#[path = "security/isolate.rs"]
+mod isolate;
 #[path = "security/logins.rs"]
 mod logins;
+#[path = "security/nul.rs"]
+mod nul;
+#[path = "security/numbers.rs"]
+mod numbers;
+#[path = "security/pool.rs"]
+mod pool;
+#[path = "security/ready.rs"]
+mod ready;
 #[path = "security/sessions.rs"]
 mod sessions;
 #[path = "security/slow.rs"]

@@ -1,7 +1,7 @@
 //! Every state change of a run goes through [`Engine`]: lock the run, load
 //! the state, apply the pure `advance`, save, commit, then deliver.
 
-use crate::{Cache, Error, Result};
+use crate::{Cache, Error, Result, WriteHealth};
 use gantry_dag::{advance, Action, Event, NodeIdx, Plan, RunState, RunStatus};
 use gantry_queue::{Job, Queue};
 use gantry_store::{AttemptResult, Created, Dispatch, NewRun, RunSummary, Store, WorkflowRecord};
@@ -16,6 +16,8 @@ pub struct Engine {
     pub store: Store,
     pub queue: Queue,
     pub cache: Cache,
+    /// Whether this process's writes keep failing (its `/readyz`).
+    pub health: WriteHealth,
     /// Most jobs waiting (ready and delayed) in a queue before new runs
     /// that use it are refused; `None` is no limit.
     max_queue_depth: Option<u64>,
@@ -37,6 +39,7 @@ impl Engine {
             store,
             queue,
             cache: Cache::default(),
+            health: WriteHealth::default(),
             max_queue_depth: None,
         }
     }
@@ -306,7 +309,10 @@ impl Engine {
             }
             let job = job_of(&d);
             match d.delay_ms {
-                Some(ms) if ms > 0 => later.push((job, Duration::from_millis(ms))),
+                Some(ms) if ms > 0 => later.push((
+                    job,
+                    Duration::from_millis(gantry_dag::limits::clamp_delay_ms(ms)),
+                )),
                 _ => now.push(job),
             }
         }

@@ -7,6 +7,8 @@
 mod cache;
 mod engine;
 mod error;
+mod health;
+mod isolate;
 mod observe;
 mod reconcile;
 mod service;
@@ -14,4 +16,5 @@ mod service;
 pub use cache::Cache;
 pub use engine::{Engine, Started};
 pub use error::{Error, Result};
+pub use health::WriteHealth;
 pub use service::{drain, run, Config};

@@ -1,12 +1,16 @@
 //! The coordinator loop: wake on `gantry_advance` notifications (or a tick,
-//! in case one was lost), drain every pending result, and reconcile.
+//! in case one was lost), drain every pending result, and reconcile. A run
+//! whose advance fails on its own is set aside (`isolate.rs`), never
+//! retried in a loop that holds up the others.
 
+use crate::isolate::SetAside;
 use crate::{reconcile, Engine, Result};
 use gantry_dag::{advance, Event, NodeIdx, RunState};
 use gantry_store::ADVANCE_CHANNEL;
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 /// Coordinator settings.
 #[derive(Debug, Clone)]
@@ -53,36 +57,115 @@ async fn serve(engine: &Engine, config: &Config, shutdown: &CancellationToken) -
     let mut listener = engine.store.listen(&[ADVANCE_CHANNEL]).await?;
     let mut tick = tokio::time::interval(config.reconcile_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    drain(engine, config.batch_runs).await?;
+    let mut aside = SetAside::default();
+    drain_isolated(engine, config.batch_runs, &mut aside).await?;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             n = listener.recv() => { n.map_err(gantry_store::Error::from)?; }
             _ = tick.tick() => {
-                reconcile::once(engine, config).await?;
+                match reconcile::once(engine, config).await {
+                    Ok(()) => engine.health.ok(),
+                    Err(e) => {
+                        engine.health.failed();
+                        return Err(e);
+                    }
+                }
             }
         }
-        drain(engine, config.batch_runs).await?;
+        drain_isolated(engine, config.batch_runs, &mut aside).await?;
     }
 }
+
+/// Most batches one drain advances before it yields to the loop (which
+/// drains again at once on the next notification or tick).
+const MAX_BATCHES: usize = 10_000;
 
 /// Advance runs until no result is pending. Returns how many runs advanced.
 pub async fn drain(engine: &Engine, batch_runs: i64) -> Result<usize> {
-    let mut total = 0;
-    loop {
-        let n = advance_batch(engine, batch_runs).await?;
-        if n == 0 {
-            return Ok(total);
-        }
-        total += n;
-    }
+    drain_isolated(engine, batch_runs, &mut SetAside::default()).await
 }
 
-/// One transaction: lock runs with pending results, apply them, commit,
-/// deliver the newly ready nodes.
-async fn advance_batch(engine: &Engine, limit: i64) -> Result<usize> {
+/// [`drain`], leaving out the runs in `aside`. A batch that fails for any
+/// reason but an unreachable database is advanced again run by run; a run
+/// that still fails is set aside (and logged), so one bad run never blocks
+/// the others. Connection-level failures are returned for the caller's
+/// backoff.
+async fn drain_isolated(engine: &Engine, batch_runs: i64, aside: &mut SetAside) -> Result<usize> {
+    let mut total = 0;
+    for _ in 0..MAX_BATCHES {
+        let skip = aside.active(Instant::now());
+        match advance_batch(engine, batch_runs, &skip).await {
+            Ok(0) => {
+                engine.health.ok();
+                return Ok(total);
+            }
+            Ok(n) => {
+                engine.health.ok();
+                total += n;
+            }
+            Err(e) if e.is_retryable() => {
+                engine.health.failed();
+                return Err(e);
+            }
+            Err(e) => {
+                engine.health.failed();
+                tracing::warn!(error = %e, "advancing a batch of runs failed; advancing them one by one");
+                total += advance_one_by_one(engine, batch_runs, &skip, aside).await?;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Advance each run of the next batch in a transaction of its own; set
+/// aside those that fail.
+async fn advance_one_by_one(
+    engine: &Engine,
+    batch_runs: i64,
+    skip: &[Uuid],
+    aside: &mut SetAside,
+) -> Result<usize> {
+    let ids: Vec<Uuid> = {
+        let mut tx = engine.store.begin().await?;
+        let heads = tx.lock_pending_runs_except(batch_runs, skip).await?;
+        // Dropping the transaction releases the locks.
+        heads.iter().map(|h| h.id).collect()
+    };
+    let mut advanced = 0;
+    for id in ids {
+        match advance_run(engine, id).await {
+            Ok(()) => {
+                engine.health.ok();
+                aside.clear(id);
+                advanced += 1;
+            }
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => {
+                let pause = aside.fail(id, Instant::now());
+                tracing::error!(run = %id, error = %e, ?pause,
+                    "advancing this run failed; it is set aside so other runs go on");
+            }
+        }
+    }
+    Ok(advanced)
+}
+
+/// One run in its own transaction (skipped when another holds it).
+async fn advance_run(engine: &Engine, id: Uuid) -> Result<()> {
     let mut tx = engine.store.begin().await?;
-    let heads = tx.lock_pending_runs(limit).await?;
+    let heads = tx.try_lock_runs(&[id]).await?;
+    let applied = advance_heads(engine, &mut tx, &heads).await?;
+    tx.commit().await?;
+    applied.deliver(engine).await;
+    Ok(())
+}
+
+/// One transaction: lock runs with pending results (but those in `skip`),
+/// apply them, commit, deliver the newly ready nodes.
+async fn advance_batch(engine: &Engine, limit: i64, skip: &[Uuid]) -> Result<usize> {
+    let mut tx = engine.store.begin().await?;
+    let heads = tx.lock_pending_runs_except(limit, skip).await?;
     if heads.is_empty() {
         return Ok(0);
     }

@@ -67,7 +67,9 @@ fn needs_approval(plan: &Plan, idx: NodeIdx) -> bool {
 fn retry_policy(plan: &Plan, idx: NodeIdx) -> RetryPolicy {
     let found = plan.nodes.get(idx as usize);
     debug_assert!(found.is_some(), "node {idx} missing from the plan");
-    found.map(|n| n.retry).unwrap_or_default()
+    // Clamped: a plan stored before the bounds were enforced may hold a
+    // policy past them (u32::MAX attempts, u64::MAX delays).
+    found.map(|n| n.retry.clamped()).unwrap_or_default()
 }
 
 fn parent_count(dag: &ValidatedDag, idx: NodeIdx) -> u32 {

@@ -1,8 +1,48 @@
 //! Checks of an agent definition (see [`crate::AgentDef::problems`]).
 
+use crate::limits;
 use crate::model::{AgentDef, Runtime, BUILTINS};
 use crate::validate::{is_valid_name, Problem};
-use crate::validate_impl::retry_problems;
+use crate::validate_impl::{bounded, retry_problems};
+use serde_json::Value;
+
+/// Longest schema error quoted in a problem.
+const MAX_SCHEMA_ERROR_CHARS: usize = 300;
+
+/// Refuses every external resource: a schema is checked, not followed, so
+/// registering one never makes the API open a connection or read a file.
+struct NoRetrieval;
+
+impl jsonschema::Retrieve for NoRetrieval {
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        Err(format!("external references are disabled (cannot fetch {uri})").into())
+    }
+}
+
+/// A `bad_schema` problem at `field` unless `schema` compiles as a JSON
+/// Schema (checked against its meta-schema, external `$ref`s refused),
+/// exactly as the worker compiles an `output_schema`.
+fn schema_problems(field: &str, schema: &Value, out: &mut Vec<Problem>) {
+    if let Err(e) = jsonschema::options()
+        .with_retriever(NoRetrieval)
+        .build(schema)
+    {
+        let mut reason = e.to_string();
+        if let Some((i, _)) = reason.char_indices().nth(MAX_SCHEMA_ERROR_CHARS) {
+            reason.truncate(i);
+            reason.push_str("...");
+        }
+        push(
+            out,
+            field,
+            "bad_schema",
+            format!("{field} is not a valid JSON Schema: {reason}"),
+        );
+    }
+}
 
 fn push(out: &mut Vec<Problem>, field: &str, code: &'static str, message: String) {
     out.push(Problem {
@@ -89,42 +129,28 @@ pub(crate) fn agent_problems(a: &AgentDef) -> Vec<Problem> {
             Some(_) => {}
         },
     }
-    if a.timeout_s == 0 {
-        push(
-            &mut out,
-            "timeout_s",
-            "bad_value",
-            "timeout_s must be at least 1, got 0".to_owned(),
-        );
-    }
+    bounded(&mut out, "timeout_s", a.timeout_s, 1, limits::MAX_TIMEOUT_S);
     retry_problems("retry", &a.retry, &mut out);
-    if a.limits.memory_mb == 0 {
-        push(
-            &mut out,
-            "limits.memory_mb",
-            "bad_value",
-            "limits memory_mb must be at least 1, got 0".to_owned(),
-        );
-    }
-    if !(a.limits.cpus > 0.0 && a.limits.cpus.is_finite()) {
+    bounded(
+        &mut out,
+        "limits.memory_mb",
+        a.limits.memory_mb,
+        limits::MIN_MEMORY_MB,
+        limits::MAX_MEMORY_MB,
+    );
+    if !(a.limits.cpus.is_finite() && a.limits.cpus > 0.0 && a.limits.cpus <= limits::MAX_CPUS) {
         push(
             &mut out,
             "limits.cpus",
             "bad_value",
             format!(
-                "limits cpus must be a positive number, got {}",
+                "limits.cpus must be a finite number above 0 and at most {}, got {}",
+                limits::MAX_CPUS,
                 a.limits.cpus
             ),
         );
     }
-    if a.limits.pids == 0 {
-        push(
-            &mut out,
-            "limits.pids",
-            "bad_value",
-            "limits pids must be at least 1, got 0".to_owned(),
-        );
-    }
+    bounded(&mut out, "limits.pids", a.limits.pids, 1, limits::MAX_PIDS);
     if a.network != "none" && a.network != "bridge" {
         push(
             &mut out,
@@ -144,25 +170,28 @@ pub(crate) fn agent_problems(a: &AgentDef) -> Vec<Problem> {
         }
     }
     if let Some(r) = a.rate_limit {
-        if !(r.per_second.is_finite() && r.per_second > 0.0 && r.per_second <= 1e6) {
+        if !(r.per_second.is_finite()
+            && r.per_second > 0.0
+            && r.per_second <= limits::MAX_RATE_PER_S)
+        {
             push(
                 &mut out,
                 "rate_limit.per_second",
                 "bad_value",
                 format!(
-                    "rate_limit.per_second must be in (0, 1000000], got {}",
+                    "rate_limit.per_second must be a finite number above 0 and at most {}, got {}",
+                    limits::MAX_RATE_PER_S,
                     r.per_second
                 ),
             );
         }
-        if r.burst == 0 {
-            push(
-                &mut out,
-                "rate_limit.burst",
-                "bad_value",
-                "rate_limit.burst must be at least 1".to_owned(),
-            );
-        }
+        bounded(
+            &mut out,
+            "rate_limit.burst",
+            u64::from(r.burst),
+            1,
+            u64::from(limits::MAX_BURST),
+        );
     }
     if a.output_schema.as_ref().is_some_and(|s| !s.is_object()) {
         push(
@@ -171,6 +200,11 @@ pub(crate) fn agent_problems(a: &AgentDef) -> Vec<Problem> {
             "bad_value",
             "output_schema must be a JSON object".to_owned(),
         );
+    } else if let Some(schema) = &a.output_schema {
+        schema_problems("output_schema", schema, &mut out);
+    }
+    if let Some(schema) = &a.input_schema {
+        schema_problems("input_schema", schema, &mut out);
     }
     out
 }

@@ -13,9 +13,11 @@ use crate::RetryPolicy;
 use std::time::Duration;
 
 /// The un-jittered delay in milliseconds after `tries` failed tries (1-based;
-/// 0 is treated as 1). Never NaN, never above `max_delay_ms`.
+/// 0 is treated as 1). Never NaN, never above `max_delay_ms` nor
+/// [`crate::limits::MAX_DELAY_MS`] (a policy stored before the bounds were
+/// enforced may hold more).
 pub(crate) fn base_delay_ms(p: &RetryPolicy, tries: u32) -> f64 {
-    let max = p.max_delay_ms as f64;
+    let max = crate::limits::clamp_delay_ms(p.max_delay_ms) as f64;
     if p.initial_delay_ms == 0 {
         return 0.0;
     }

@@ -22,3 +22,51 @@ pub const MAX_PIDS: u64 = 1 << 22;
 /// `rate_limit.per_second` and `rate_limit.burst`.
 pub const MAX_RATE_PER_S: f64 = 1_000_000.0;
 pub const MAX_BURST: u32 = 1_000_000;
+
+use crate::model::{Limits, RetryPolicy};
+
+impl RetryPolicy {
+    /// This policy with every number inside its bound: what the engine acts
+    /// on, so a policy stored before the bounds were enforced can never
+    /// overflow a delay or retry without end.
+    pub fn clamped(&self) -> RetryPolicy {
+        let multiplier = if self.multiplier.is_finite() {
+            self.multiplier.clamp(1.0, MAX_MULTIPLIER)
+        } else {
+            1.0
+        };
+        RetryPolicy {
+            max_attempts: self.max_attempts.clamp(1, MAX_ATTEMPTS),
+            initial_delay_ms: self.initial_delay_ms.min(MAX_DELAY_MS),
+            max_delay_ms: self.max_delay_ms.min(MAX_DELAY_MS),
+            multiplier,
+        }
+    }
+}
+
+impl Limits {
+    /// These limits inside their bounds (a NaN or infinite `cpus` becomes
+    /// 1.0): what a runtime enforces, never "no limit".
+    pub fn clamped(&self) -> Limits {
+        let cpus = if self.cpus.is_finite() && self.cpus > 0.0 {
+            self.cpus.min(MAX_CPUS)
+        } else {
+            1.0
+        };
+        Limits {
+            memory_mb: self.memory_mb.clamp(MIN_MEMORY_MB, MAX_MEMORY_MB),
+            cpus,
+            pids: self.pids.clamp(1, MAX_PIDS),
+        }
+    }
+}
+
+/// A `timeout_s` inside `1..=MAX_TIMEOUT_S`.
+pub fn clamp_timeout_s(timeout_s: u64) -> u64 {
+    timeout_s.clamp(1, MAX_TIMEOUT_S)
+}
+
+/// A retry delay in milliseconds inside `0..=MAX_DELAY_MS`.
+pub fn clamp_delay_ms(ms: u64) -> u64 {
+    ms.min(MAX_DELAY_MS)
+}

@@ -19,7 +19,7 @@ pub struct Problem {
     /// Machine-readable kind: `cycle`, `self_loop`, `duplicate_id`,
     /// `unknown_dependency`, `unknown_agent`, `template_not_ancestor`,
     /// `bad_template`, `bad_name`, `too_many_nodes`, `empty_workflow`,
-    /// `missing_field`, `bad_value`.
+    /// `missing_field`, `bad_value`, `bad_schema`.
     pub code: &'static str,
     /// Human-readable, lowercase, names the problem and the values involved.
     pub message: String,
@@ -146,10 +146,11 @@ impl ValidatedDag {
 impl AgentDef {
     /// Everything wrong with this agent definition: a bad name or queue name,
     /// a runtime without its fields (`image` for docker, a non-empty `command`
-    /// for process, a known `builtin` for builtin), a zero timeout, a retry
-    /// policy with `max_attempts` 0 or `multiplier` < 1, limits that are zero,
+    /// for process, a known `builtin` for builtin), a number outside its
+    /// bound of [`crate::limits`] (timeout, retry, limits, rate limit),
     /// `network` other than `none`/`bridge`, a secret name that is not
-    /// `^[A-Za-z_][A-Za-z0-9_]*$`, or an `output_schema` that is not an object.
+    /// `^[A-Za-z_][A-Za-z0-9_]*$`, an `output_schema` that is not an object,
+    /// or an `input_schema`/`output_schema` that is not a valid JSON Schema.
     pub fn problems(&self) -> Vec<Problem> {
         crate::validate_impl::agent_problems(self)
     }

@@ -6,7 +6,7 @@ use crate::model::{RetryPolicy, WorkflowDef};
 use crate::template::TemplateRef;
 use crate::template_impl::collect;
 use crate::validate::{is_valid_name, Problem, ValidatedDag};
-use crate::NodeIdx;
+use crate::{limits, NodeIdx};
 use std::collections::{HashMap, HashSet};
 
 pub(crate) use crate::agent_check::agent_problems;
@@ -19,23 +19,52 @@ fn problem(field: String, code: &'static str, message: String) -> Problem {
     }
 }
 
-/// Problems of a retry policy at `field` (`nodes[2].retry` or `retry`).
+/// Problems of a retry policy at `field` (`nodes[2].retry` or `retry`):
+/// every number finite and within its bound of [`crate::limits`].
 pub(crate) fn retry_problems(field: &str, retry: &RetryPolicy, out: &mut Vec<Problem>) {
-    if retry.max_attempts == 0 {
+    let at = |name: &str| format!("{field}.{name}");
+    bounded(
+        out,
+        &at("max_attempts"),
+        u64::from(retry.max_attempts),
+        1,
+        u64::from(limits::MAX_ATTEMPTS),
+    );
+    bounded(
+        out,
+        &at("initial_delay_ms"),
+        retry.initial_delay_ms,
+        0,
+        limits::MAX_DELAY_MS,
+    );
+    bounded(
+        out,
+        &at("max_delay_ms"),
+        retry.max_delay_ms,
+        0,
+        limits::MAX_DELAY_MS,
+    );
+    if !(retry.multiplier.is_finite() && (1.0..=limits::MAX_MULTIPLIER).contains(&retry.multiplier))
+    {
         out.push(problem(
-            format!("{field}.max_attempts"),
-            "bad_value",
-            "retry max_attempts must be at least 1, got 0".to_owned(),
-        ));
-    }
-    if !(retry.multiplier >= 1.0 && retry.multiplier.is_finite()) {
-        out.push(problem(
-            format!("{field}.multiplier"),
+            at("multiplier"),
             "bad_value",
             format!(
-                "retry multiplier must be a finite number of at least 1, got {}",
+                "{field}.multiplier must be a finite number from 1 to {}, got {}",
+                limits::MAX_MULTIPLIER,
                 retry.multiplier
             ),
+        ));
+    }
+}
+
+/// A `bad_value` problem at `field` unless `min <= value <= max`.
+pub(crate) fn bounded(out: &mut Vec<Problem>, field: &str, value: u64, min: u64, max: u64) {
+    if !(min..=max).contains(&value) {
+        out.push(problem(
+            field.to_owned(),
+            "bad_value",
+            format!("{field} must be from {min} to {max}, got {value}"),
         ));
     }
 }
@@ -172,12 +201,14 @@ pub(crate) fn validate(
         if let Some(retry) = &node.retry {
             retry_problems(&format!("nodes[{i}].retry"), retry, &mut problems);
         }
-        if node.timeout_s == Some(0) {
-            problems.push(problem(
-                format!("nodes[{i}].timeout_s"),
-                "bad_value",
-                format!("node {:?} timeout_s must be at least 1, got 0", node.id),
-            ));
+        if let Some(t) = node.timeout_s {
+            bounded(
+                &mut problems,
+                &format!("nodes[{i}].timeout_s"),
+                t,
+                1,
+                limits::MAX_TIMEOUT_S,
+            );
         }
     }
 

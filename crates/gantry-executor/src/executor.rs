@@ -1,6 +1,7 @@
 //! [`Executor`]: routes each attempt to the runtime its agent names and
-//! checks successful outputs against the agent's `output_schema`; the docker
-//! runtime plugs in through [`Executor::with_docker`].
+//! checks successful outputs (no NUL character, then the agent's
+//! `output_schema`); the docker runtime plugs in through
+//! [`Executor::with_docker`].
 
 use crate::schema::SchemaCache;
 use crate::{
@@ -71,6 +72,9 @@ impl Executor {
         };
         let schema = req.agent.output_schema.clone();
         let mut result = runtime.execute(req).await;
+        // Every runtime's output passes here once: one that Postgres cannot
+        // store fails only its own node, before the worker writes anything.
+        result.outcome = crate::protocol::refuse_nul(result.outcome);
         if let Some(schema) = schema {
             result.outcome = self.schemas.check(&schema, result.outcome);
         }

@@ -52,6 +52,46 @@ pub fn parse_output(stdout: &[u8]) -> Result<Value> {
     })
 }
 
+/// Whether a NUL character (U+0000) appears anywhere in `value`, in a
+/// string or an object key. Postgres cannot store one in `jsonb`, so such
+/// an output fails its node (see [`nul_outcome`]) before any write.
+pub fn contains_nul(value: &Value) -> bool {
+    // Iterative: an output may nest as deep as the parser allows.
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) if s.contains('\0') => return true,
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => {
+                for (k, v) in map {
+                    if k.contains('\0') {
+                        return true;
+                    }
+                    stack.push(v);
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The permanent failure of an output holding a NUL character.
+pub fn nul_outcome() -> ExecOutcome {
+    ExecOutcome::Failed {
+        kind: ErrorKind::BadOutput,
+        error: "output contains a NUL character (\\u0000), which cannot be stored".to_owned(),
+    }
+}
+
+/// `outcome`, or [`nul_outcome`] when it is a success whose output holds a NUL.
+pub fn refuse_nul(outcome: ExecOutcome) -> ExecOutcome {
+    match outcome {
+        ExecOutcome::Succeeded(v) if contains_nul(&v) => nul_outcome(),
+        other => other,
+    }
+}
+
 /// The outcome of an agent that exited normally with `code` after writing `stdout`.
 pub fn exit_outcome(code: i32, stdout: &[u8]) -> ExecOutcome {
     if code == 0 {

@@ -13,7 +13,9 @@ pub enum Error {
 }
 
 impl Error {
-    /// Connection-level failures a caller may retry after a backoff.
+    /// Connection-level failures a caller may retry after a backoff; also
+    /// `25006` (the database is read-only, as a standby is until promoted
+    /// in a failover): retrying later can succeed, giving work up cannot.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Db(e) => {
@@ -27,7 +29,11 @@ impl Error {
                     .as_database_error()
                     .and_then(|d| d.code())
                     .is_some_and(|c| {
-                        c.starts_with("08") || c == "40001" || c == "40P01" || c == "57P01"
+                        c.starts_with("08")
+                            || c == "40001"
+                            || c == "40P01"
+                            || c == "57P01"
+                            || c == "25006"
                     })
             }
             _ => false,

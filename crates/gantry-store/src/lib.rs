@@ -10,6 +10,7 @@ mod register;
 mod rows;
 mod runs;
 mod sessions;
+mod text;
 mod tx;
 mod work;
 
@@ -17,6 +18,7 @@ pub use dash::{scratch_database, Activity, FinishedCounts};
 pub use error::{Error, Result};
 pub use model::*;
 pub use reads::is_valid_run_cursor;
+pub use text::{storable_text, NUL_REPLACEMENT};
 pub use tx::RunTx;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -64,6 +66,17 @@ impl Store {
     /// `SELECT 1`, for readiness.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// A write statement that changes nothing (`UPDATE ... WHERE false`):
+    /// refused exactly when writes are (a read-only database, a failover),
+    /// so readiness can tell that writes work again without waiting for
+    /// the next real one.
+    pub async fn probe_write(&self) -> Result<()> {
+        sqlx::query("UPDATE agents SET updated_at = updated_at WHERE false")
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

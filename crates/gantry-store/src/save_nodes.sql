@@ -1,7 +1,9 @@
 -- RunTx::save: new states of the changed nodes of run $1 (already locked in
 -- idx order by the caller). $2 idx, $3 status, $4 attempt, $5 tries,
 -- $6 waiting_on, $7 retry delay (ms), $8 the error text of skipped nodes,
--- $9 whether the node's pending result was processed.
+-- $9 whether the node's pending result was processed, $10 the longest retry
+-- delay (ms; gantry_dag::limits::MAX_DELAY_MS): even a delay past it can
+-- never make the timestamp arithmetic fail with "interval out of range".
 -- The changes are a derived table, not a CTE, so the planner joins them to
 -- nodes by index instead of rescanning a CTE per row (quadratic at 5,000).
 UPDATE nodes n
@@ -18,7 +20,8 @@ SET status = s.status,
         ELSE n.queued_at END,
     retry_at = CASE
         WHEN s.status = 'retrying' AND n.status <> 'retrying'
-            THEN clock_timestamp() + COALESCE(s.delay_ms, 0)::float8 * interval '1 millisecond'
+            THEN clock_timestamp()
+                 + LEAST(COALESCE(s.delay_ms, 0), $10::bigint)::float8 * interval '1 millisecond'
         WHEN s.status = 'retrying' THEN n.retry_at
         ELSE NULL END,
     output = CASE

@@ -10,6 +10,7 @@
 
 use crate::rows::{i32_of, millis, node_status, run_status, u32_of};
 use crate::{AttemptResult, Dispatch, PendingResult, Result, RunHead, RUN_CHANNEL};
+use gantry_dag::limits::{clamp_delay_ms, MAX_DELAY_MS};
 use gantry_dag::{Action, NodeIdx, NodeState, NodeStatus, Outcome, Plan, RunState, ValidatedDag};
 use sqlx::{Postgres, Transaction};
 use std::collections::{BTreeMap, HashMap};
@@ -67,15 +68,28 @@ impl<'c> RunTx<'c> {
     /// flagged `pending_advance`, oldest first. Runs another coordinator holds
     /// are skipped; it will see their flags when it is done.
     pub async fn lock_pending_runs(&mut self, limit: i64) -> Result<Vec<RunHead>> {
+        self.lock_pending_runs_except(limit, &[]).await
+    }
+
+    /// [`RunTx::lock_pending_runs`] leaving out the runs in `except` (runs
+    /// whose advance keeps failing, set aside so they cannot hold up the
+    /// others).
+    pub async fn lock_pending_runs_except(
+        &mut self,
+        limit: i64,
+        except: &[Uuid],
+    ) -> Result<Vec<RunHead>> {
         // NO KEY UPDATE: exclusive among coordinators, compatible with claims.
         let rows: Vec<HeadRow> = sqlx::query_as(&format!(
             "SELECT {HEAD_COLS} FROM runs
              WHERE id IN (SELECT run_id FROM nodes WHERE pending_advance)
+               AND id <> ALL($2)
              ORDER BY id
              LIMIT $1
              FOR NO KEY UPDATE SKIP LOCKED"
         ))
         .bind(limit)
+        .bind(except)
         .fetch_all(&mut *self.tx)
         .await?;
         rows.into_iter().map(HeadRow::into_head).collect()
@@ -261,9 +275,13 @@ impl<'c> RunTx<'c> {
         let delays: HashMap<NodeIdx, u64> = actions
             .iter()
             .filter_map(|a| match *a {
-                Action::Schedule { node, delay } => {
-                    Some((node, u64::try_from(millis(delay)).unwrap_or(0)))
-                }
+                // Clamped: a delay past the bound (a policy stored before
+                // bounds were enforced) made Postgres fail the whole batch
+                // with "interval out of range".
+                Action::Schedule { node, delay } => Some((
+                    node,
+                    clamp_delay_ms(u64::try_from(millis(delay)).unwrap_or(0)),
+                )),
                 _ => None,
             })
             .collect();
@@ -319,9 +337,12 @@ impl<'c> RunTx<'c> {
             .iter()
             .filter_map(|a| match *a {
                 Action::Enqueue { node } => Some(dispatch(node, None)),
-                Action::Schedule { node, delay } => {
-                    Some(dispatch(node, u64::try_from(delay.as_millis()).ok()))
-                }
+                Action::Schedule { node, delay } => Some(dispatch(
+                    node,
+                    Some(clamp_delay_ms(
+                        u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    )),
+                )),
                 _ => None,
             })
             .collect())
@@ -392,6 +413,7 @@ impl<'c> RunTx<'c> {
             .bind(&delay_ms)
             .bind(SKIPPED)
             .bind(&done)
+            .bind(i64::try_from(MAX_DELAY_MS).unwrap_or(i64::MAX))
             .execute(&mut *self.tx)
             .await?;
         if !ended.is_empty() {

@@ -2,9 +2,11 @@
 //! attempt results fenced by attempt number.
 
 use crate::rows::{i32_of, millis, u32_of};
+use crate::text::storable_text;
 use crate::{AttemptResult, Claimed, Dispatch, Result, Store, ADVANCE_CHANNEL};
 use gantry_dag::{NodeIdx, Outcome};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use uuid::Uuid;
@@ -344,9 +346,18 @@ pub(crate) async fn record_in(
         })
         .unzip();
     let outputs: Vec<Option<&Value>> = batch.iter().map(|r| r.output.as_ref()).collect();
-    let errors: Vec<Option<&str>> = batch.iter().map(|r| r.error.as_deref()).collect();
+    // Agent-supplied text: a NUL in it made Postgres refuse the batch.
+    let errors: Vec<Option<Cow<str>>> = batch
+        .iter()
+        .map(|r| r.error.as_deref().map(storable_text))
+        .collect();
+    let errors: Vec<Option<&str>> = errors.iter().map(|e| e.as_deref()).collect();
     let codes: Vec<Option<i32>> = batch.iter().map(|r| r.exit_code).collect();
-    let logs: Vec<Option<&str>> = batch.iter().map(|r| r.log_tail.as_deref()).collect();
+    let logs: Vec<Option<Cow<str>>> = batch
+        .iter()
+        .map(|r| r.log_tail.as_deref().map(storable_text))
+        .collect();
+    let logs: Vec<Option<&str>> = logs.iter().map(|l| l.as_deref()).collect();
 
     // Lock the nodes in key order (as every writer does) so concurrent
     // batches cannot deadlock; re-checked after any wait.

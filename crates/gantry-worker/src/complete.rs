@@ -1,14 +1,15 @@
 //! The completer: records finished attempts in Postgres in batches (one
-//! transaction for everything that finished meanwhile), then acknowledges
-//! their jobs in Redis and frees their slots.
+//! transaction for everything that finished meanwhile; `record.rs` says
+//! what happens when Postgres refuses one), then acknowledges their jobs in
+//! Redis and frees their slots.
 
 use crate::held::Held;
+use crate::record::{record, Fate, GIVEN_UP};
 use crate::Config;
 use gantry_coordinator::Engine;
-use gantry_queue::Delivery;
+use gantry_queue::{Delivery, Job};
 use gantry_store::AttemptResult;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 /// Most results recorded in one transaction.
@@ -64,12 +65,17 @@ pub(crate) async fn run(
             }
         }
         let results: Vec<AttemptResult> = batch.iter().map(|f| f.result.clone()).collect();
-        if record(&engine, &config, &results).await {
-            let deliveries: Vec<Delivery> = batch.iter().map(|f| f.delivery.clone()).collect();
-            if let Err(e) = engine.queue.ack(&deliveries).await {
-                tracing::warn!(error = %e, "ack failed; the jobs will be reclaimed and dropped");
-            }
+        let fates = record(&engine, &config, &results).await;
+        let done: Vec<Delivery> = batch
+            .iter()
+            .zip(&fates)
+            .filter(|(_, fate)| **fate != Fate::Unreachable)
+            .map(|(f, _)| f.delivery.clone())
+            .collect();
+        if let Err(e) = engine.queue.ack(&done).await {
+            tracing::warn!(error = %e, "ack failed; the jobs will be reclaimed and dropped");
         }
+        bury(&engine, &batch, &fates).await;
         for f in &batch {
             held.remove(f.result.run_id, f.result.node);
         }
@@ -77,38 +83,27 @@ pub(crate) async fn run(
     }
 }
 
-/// Record results, retrying while Postgres is unreachable for up to one
-/// lease; after that the lease expires and the node runs again elsewhere.
-async fn record(engine: &Engine, config: &Config, results: &[AttemptResult]) -> bool {
-    let started = Instant::now();
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        let recorded = if config.inline_advance {
-            engine.record_results(results).await
-        } else {
-            engine
-                .store
-                .record_results(&config.id, results)
-                .await
-                .map_err(Into::into)
-        };
-        match recorded {
-            Ok(accepted) => {
-                let stale = accepted.iter().filter(|a| !**a).count();
-                if stale > 0 {
-                    tracing::info!(stale, "late results rejected (attempt fenced)");
-                }
-                return true;
-            }
-            Err(e) if started.elapsed() < config.lease => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "recording results failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, results = results.len(), "giving up recording results; leases will expire");
-                return false;
-            }
-        }
+/// List the jobs whose results were given up as dead jobs, so an operator
+/// sees them (their nodes' leases expire and the reconciler moves them on).
+async fn bury(engine: &Engine, batch: &[Finished], fates: &[Fate]) {
+    let dead: Vec<(Job, u64)> = batch
+        .iter()
+        .zip(fates)
+        .filter(|(_, fate)| **fate == Fate::GivenUp)
+        .map(|(f, _)| {
+            let d = &f.delivery;
+            let job = Job {
+                id: d.id.clone(),
+                queue: d.queue.clone(),
+                payload: d.payload.clone(),
+            };
+            (job, d.deliveries)
+        })
+        .collect();
+    if dead.is_empty() {
+        return;
+    }
+    if let Err(e) = engine.queue.bury_jobs(&dead, GIVEN_UP).await {
+        tracing::warn!(jobs = dead.len(), error = %e, "cannot list given-up jobs as dead");
     }
 }

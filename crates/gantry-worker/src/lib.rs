@@ -10,6 +10,7 @@ mod guard;
 mod heartbeat;
 mod held;
 mod pull;
+mod record;
 mod run_one;
 
 pub use breaker::{Breaker, BreakerConfig, Decision, Outcome as Health, State as BreakerState};

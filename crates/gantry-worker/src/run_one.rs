@@ -139,8 +139,12 @@ pub(crate) async fn run(
             input: Ok(input),
         }) => {
             let node = plan.node(claimed.node);
+            // Clamped: a plan stored before numbers were bounded may hold
+            // limits that overflow into "no limit" in a runtime.
+            let mut agent = plan.agent(claimed.node).clone();
+            agent.limits = agent.limits.clamped();
             let req = ExecRequest {
-                agent: plan.agent(claimed.node).clone(),
+                agent,
                 input,
                 env: AttemptEnv {
                     run_id: claimed.run_id.to_string(),
@@ -148,7 +152,7 @@ pub(crate) async fn run(
                     attempt: claimed.attempt,
                     worker_id: config.id.clone(),
                 },
-                timeout: Duration::from_secs(node.timeout_s.max(1)),
+                timeout: Duration::from_secs(gantry_dag::limits::clamp_timeout_s(node.timeout_s)),
                 cancel: token,
             };
             let agent = req.agent.clone();
