@@ -43,6 +43,9 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         docker: "off".into(),
         secrets_dir: None,
         allowed_mounts: Vec::new(),
+        secret_bindings: Default::default(),
+        process_commands: Vec::new(),
+        process_user: None,
     };
     let worker = {
         let (engine, stop) = (engine.clone(), stop.clone());

@@ -191,8 +191,43 @@ pub(crate) async fn run_worker(
 ) -> anyhow::Result<()> {
     let config = worker_config(opts);
     tracing::info!(id = %config.id, queues = ?config.queues, concurrency = config.concurrency, "worker started");
-    let mut executor = gantry_executor::Executor::new(Default::default());
-    let reaper = match docker_runtime(opts, &config.id).await? {
+    let executor = gantry_executor::Executor::new(Default::default())
+        .with_secrets(opts.secrets_dir.clone(), opts.secret_bindings.clone());
+    let (executor, reaper) = with_runtimes(executor, opts, &config.id, &shutdown).await?;
+    gantry_worker::run(engine, Arc::new(executor), config, shutdown.clone()).await?;
+    shutdown.cancel();
+    if let Some(reaper) = reaper {
+        let _ = reaper.await;
+    }
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+/// Adds the process runtime (when its allow-list names anything) and the
+/// docker runtime (as `GANTRY_DOCKER` says); returns the docker reaper.
+async fn with_runtimes(
+    mut executor: gantry_executor::Executor,
+    opts: &WorkerOpts,
+    worker_id: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(gantry_executor::Executor, Option<tokio::task::JoinHandle<()>>)> {
+    // Agents of this worker's uid must not read its /proc files (environ
+    // holds the database URL); exec'd agents become dumpable again.
+    gantry_executor::make_non_dumpable().context("cannot make the worker non-dumpable")?;
+    let user = gantry_executor::ProcessUser::for_worker(opts.process_user)?;
+    let process = gantry_executor::ProcessRuntime::new(
+        executor.limits(),
+        &gantry_executor::ProcessConfig {
+            commands: opts.process_commands.clone(),
+            user,
+            allowed_mounts: opts.allowed_mounts.clone(),
+        },
+    )?;
+    if process.is_enabled() {
+        tracing::info!(user = %process.user(), "process runtime enabled");
+    }
+    executor = executor.with_process(process);
+    let reaper = match docker_runtime(opts, worker_id).await? {
         Some(docker) => {
             let docker = Arc::new(docker);
             executor = executor.with_docker(docker.clone());
@@ -203,13 +238,7 @@ pub(crate) async fn run_worker(
         }
         None => None,
     };
-    gantry_worker::run(engine, Arc::new(executor), config, shutdown.clone()).await?;
-    shutdown.cancel();
-    if let Some(reaper) = reaper {
-        let _ = reaper.await;
-    }
-    tracing::info!("worker stopped");
-    Ok(())
+    Ok((executor, reaper))
 }
 
 /// The docker runtime the worker's options ask for; `None` when it is off,
@@ -223,7 +252,6 @@ async fn docker_runtime(
         return Ok(None);
     }
     let mut cfg = gantry_executor::DockerConfig::new(worker_id);
-    cfg.secrets_dir = opts.secrets_dir.clone();
     cfg.allowed_mounts = opts.allowed_mounts.clone();
     match gantry_executor::DockerRuntime::connect(cfg).await {
         Ok(rt) => {

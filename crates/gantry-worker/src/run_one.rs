@@ -150,6 +150,7 @@ pub(crate) async fn run(
                 },
                 timeout: Duration::from_secs(node.timeout_s.max(1)),
                 cancel: token,
+                secrets: Default::default(),
             };
             let agent = req.agent.clone();
             let span = tracing::info_span!("agent.execute",
