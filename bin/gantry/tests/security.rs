@@ -5,3 +5,7 @@
 //! `docs/security.md` describes the threat model it checks.
 
 mod common;
+#[path = "security/process.rs"]
+mod process;
+#[path = "security/secrets.rs"]
+mod secrets;
