@@ -225,6 +225,7 @@ async fn with_runtimes(
     )?;
     if process.is_enabled() {
         tracing::info!(user = %process.user(), "process runtime enabled");
+        warn_if_shared(opts.secrets_dir.as_deref());
     }
     executor = executor.with_process(process);
     let reaper = match docker_runtime(opts, worker_id).await? {
@@ -239,6 +240,21 @@ async fn with_runtimes(
         None => None,
     };
     Ok((executor, reaper))
+}
+
+/// Process agents run on this host: a secrets directory other users may
+/// read is open to them (only bound copies are meant to reach an agent).
+fn warn_if_shared(dir: Option<&std::path::Path>) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(dir) = dir else { return };
+    if let Ok(meta) = std::fs::metadata(dir) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                dir = %dir.display(),
+                "GANTRY_SECRETS_DIR is accessible to other users; process agents may read it directly (chmod 0700)"
+            );
+        }
+    }
 }
 
 /// The docker runtime the worker's options ask for; `None` when it is off,
