@@ -210,7 +210,10 @@ async fn with_runtimes(
     opts: &WorkerOpts,
     worker_id: &str,
     shutdown: &CancellationToken,
-) -> anyhow::Result<(gantry_executor::Executor, Option<tokio::task::JoinHandle<()>>)> {
+) -> anyhow::Result<(
+    gantry_executor::Executor,
+    Option<tokio::task::JoinHandle<()>>,
+)> {
     // Agents of this worker's uid must not read its /proc files (environ
     // holds the database URL); exec'd agents become dumpable again.
     gantry_executor::make_non_dumpable().context("cannot make the worker non-dumpable")?;

@@ -120,7 +120,12 @@ impl fmt::Display for SecretBindings {
         let entries: Vec<String> = self
             .by_agent
             .iter()
-            .map(|(a, names)| format!("{a}={}", names.iter().cloned().collect::<Vec<_>>().join(",")))
+            .map(|(a, names)| {
+                format!(
+                    "{a}={}",
+                    names.iter().cloned().collect::<Vec<_>>().join(",")
+                )
+            })
             .collect();
         f.write_str(&entries.join(";"))
     }
@@ -154,7 +159,9 @@ mod tests {
             "deployer=AWS_KEY,AWS_SECRET;notifier=SLACK_WEBHOOK_URL"
         );
         assert!(b.check("notifier", &names(&["SLACK_WEBHOOK_URL"])).is_ok());
-        assert!(b.check("deployer", &names(&["AWS_SECRET", "AWS_KEY"])).is_ok());
+        assert!(b
+            .check("deployer", &names(&["AWS_SECRET", "AWS_KEY"]))
+            .is_ok());
         assert!(b.check("anyone", &[]).is_ok());
         let err = b.check("notifier", &names(&["AWS_KEY"])).unwrap_err();
         assert_eq!(
@@ -165,8 +172,14 @@ mod tests {
             }
         );
         let msg = err.to_string();
-        assert!(msg.contains("\"notifier\"") && msg.contains("\"AWS_KEY\""), "{msg}");
-        assert_eq!(b.bound_to("deployer").collect::<Vec<_>>(), ["AWS_KEY", "AWS_SECRET"]);
+        assert!(
+            msg.contains("\"notifier\"") && msg.contains("\"AWS_KEY\""),
+            "{msg}"
+        );
+        assert_eq!(
+            b.bound_to("deployer").collect::<Vec<_>>(),
+            ["AWS_KEY", "AWS_SECRET"]
+        );
     }
 
     #[test]

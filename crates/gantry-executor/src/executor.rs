@@ -85,11 +85,15 @@ impl Executor {
 
     /// The runtimes this worker has, for its heartbeat.
     pub fn runtimes(&self) -> Vec<String> {
-        [RuntimeKind::Builtin, RuntimeKind::Process, RuntimeKind::Docker]
-            .into_iter()
-            .filter(|k| self.supports(*k))
-            .map(|k| runtime_name(k).to_owned())
-            .collect()
+        [
+            RuntimeKind::Builtin,
+            RuntimeKind::Process,
+            RuntimeKind::Docker,
+        ]
+        .into_iter()
+        .filter(|k| self.supports(*k))
+        .map(|k| runtime_name(k).to_owned())
+        .collect()
     }
 
     pub async fn execute(&self, mut req: ExecRequest) -> ExecResult {

@@ -73,7 +73,10 @@ mod tests {
         let err = workspace_mount(&json!({ "workspace": escape }), &allowed).unwrap_err();
         assert!(err.contains("'..'") && err.contains("/etc"), "{err}");
         let err = workspace_mount(&json!({"workspace": "/etc"}), &allowed).unwrap_err();
-        assert_eq!(err, r#"workspace "/etc" cannot be mounted: not under an allowed mount"#);
+        assert_eq!(
+            err,
+            r#"workspace "/etc" cannot be mounted: not under an allowed mount"#
+        );
         let err = workspace_mount(&json!({"workspace": "repo"}), &allowed).unwrap_err();
         assert!(err.contains("absolute"), "{err}");
 

@@ -50,7 +50,11 @@ impl Staged {
 
 /// Copies each named secret from `dir` into a fresh directory `reader` can
 /// read. `Err` explains which secret is missing and why (never a value).
-pub(crate) fn stage(dir: Option<&Path>, names: &[String], reader: Reader) -> Result<Staged, String> {
+pub(crate) fn stage(
+    dir: Option<&Path>,
+    names: &[String],
+    reader: Reader,
+) -> Result<Staged, String> {
     if names.is_empty() {
         return Ok(Staged::default());
     }
@@ -83,7 +87,8 @@ pub(crate) fn stage(dir: Option<&Path>, names: &[String], reader: Reader) -> Res
             .map_err(|e| format!("secret {name} is not available on this worker: {e}"))?;
         let file = mount.join(name);
         fs::write(&file, &value).map_err(|e| format!("cannot stage secret {name}: {e}"))?;
-        restrict(&file, reader, 0o400, 0o444).map_err(|e| format!("cannot stage secret {name}: {e}"))?;
+        restrict(&file, reader, 0o400, 0o444)
+            .map_err(|e| format!("cannot stage secret {name}: {e}"))?;
         values.push(String::from_utf8_lossy(&value).into_owned());
     }
     restrict(&mount, reader, 0o500, 0o555).map_err(|e| format!("cannot stage secrets: {e}"))?;

@@ -284,13 +284,19 @@ async fn an_agent_that_ignores_a_large_input_still_succeeds() {
 #[tokio::test]
 async fn a_command_off_the_allow_list_is_permanent_and_named() {
     let missing_inside = format!("{}/gantry-agent-xyz", scripts().dir().display());
-    for argv0 in ["/bin/sh", "/nonexistent/gantry-agent-xyz", missing_inside.as_str()] {
+    for argv0 in [
+        "/bin/sh",
+        "/nonexistent/gantry-agent-xyz",
+        missing_inside.as_str(),
+    ] {
         let res = run(request(process(&[argv0, "--flag"]), json!({}), MINUTE)).await;
         let (kind, error) = failure(&res);
         assert_eq!(kind, ErrorKind::Permanent, "{argv0}: {error}");
         assert_eq!(
             error,
-            format!("process command {argv0:?} is not allowed on this worker (GANTRY_PROCESS_COMMANDS)"),
+            format!(
+                "process command {argv0:?} is not allowed on this worker (GANTRY_PROCESS_COMMANDS)"
+            ),
             "a missing command reads like an unlisted one"
         );
     }

@@ -50,7 +50,11 @@ async fn only_the_attempt_variables_reach_the_agent() {
     // A fresh private working directory, gone after the attempt.
     let cwd = std::path::PathBuf::from(out["cwd"].as_str().unwrap());
     assert!(
-        cwd.file_name().unwrap().to_str().unwrap().starts_with("gantry-work-"),
+        cwd.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("gantry-work-"),
         "{cwd:?}"
     );
     assert!(!cwd.exists(), "{cwd:?} was not removed");

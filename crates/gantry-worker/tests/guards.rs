@@ -224,7 +224,10 @@ async fn a_job_of_a_runtime_the_worker_lacks_waits_for_one_that_has_it(pool: PgP
     // Long enough for the job to come back (1 s delay) at least once.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let held = h.attempts(run).await;
-    assert_eq!(held[0].2, 0, "an attempt was spent on a missing runtime: {held:?}");
+    assert_eq!(
+        held[0].2, 0,
+        "an attempt was spent on a missing runtime: {held:?}"
+    );
     assert_eq!(held[0].1, "queued", "{held:?}");
 
     // A worker that has the runtime takes it.

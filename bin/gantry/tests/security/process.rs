@@ -16,7 +16,10 @@ const MARKER_VALUE: &str = "marker-7f3a91c2-only-the-worker-has-it";
 /// `gantry dev` whose worker runs process agents from the test dir only.
 /// (`GANTRY_ALLOW_PROCESS_AGENTS` is the API switch of issue 10 item 1; an
 /// API without it ignores the variable.)
-pub(crate) async fn dev_with_process_agents(env: &mut Env, extra: &[(&str, &str)]) -> crate::common::Proc {
+pub(crate) async fn dev_with_process_agents(
+    env: &mut Env,
+    extra: &[(&str, &str)],
+) -> crate::common::Proc {
     let mut vars = vec![
         ("GANTRY_DOCKER", "off"),
         ("GANTRY_ALLOW_PROCESS_AGENTS", "1"),
@@ -63,10 +66,12 @@ async fn a_command_off_the_allow_list_fails_its_node_for_good_naming_it() {
         ("missing", "/no/such/agent"),
         ("allowed", allowed.to_str().expect("utf-8")),
     ] {
-        env.agent(json!({"name": name, "runtime": "process", "command": [argv0],
+        env.agent(
+            json!({"name": name, "runtime": "process", "command": [argv0],
                           "retry": {"max_attempts": 3, "initial_delay_ms": 100,
-                                    "max_delay_ms": 100, "multiplier": 1.0}}))
-            .await;
+                                    "max_delay_ms": 100, "multiplier": 1.0}}),
+        )
+        .await;
     }
     env.workflow(json!({"name": "allow", "nodes": [
         {"id": "off-list", "agent": "off-list"},
@@ -78,7 +83,11 @@ async fn a_command_off_the_allow_list_fails_its_node_for_good_naming_it() {
     let id = env.start("allow", json!({})).await;
     let run = env.wait_run(&id, RUN_TIMEOUT).await;
     assert_eq!(run["status"], "failed", "{run:#}");
-    assert_eq!(node_of(&run, "allowed")["output"], json!({"ok": true}), "{run:#}");
+    assert_eq!(
+        node_of(&run, "allowed")["output"],
+        json!({"ok": true}),
+        "{run:#}"
+    );
     for (node, argv0) in [
         ("off-list", "/bin/cat"),
         ("via-link", link.as_str()),
@@ -89,7 +98,9 @@ async fn a_command_off_the_allow_list_fails_its_node_for_good_naming_it() {
         assert_eq!(n["attempts"], 1, "permanent, never retried: {n:#}");
         assert_eq!(
             n["error"],
-            format!("process command {argv0:?} is not allowed on this worker (GANTRY_PROCESS_COMMANDS)"),
+            format!(
+                "process command {argv0:?} is not allowed on this worker (GANTRY_PROCESS_COMMANDS)"
+            ),
             "{n:#}"
         );
     }
@@ -120,7 +131,11 @@ printf '{"own":"%s","parent":"%s","parent_readable":%s,"why":"%s","uid":"%s","pp
     let parent = decode(&out["parent"]);
     eprintln!(
         "agent uid {} (worker pid {}): /proc/$PPID/environ readable: {}, {} bytes, error {:?}",
-        out["uid"], out["ppid"], out["parent_readable"], parent.len(), out["why"]
+        out["uid"],
+        out["ppid"],
+        out["parent_readable"],
+        parent.len(),
+        out["why"]
     );
     let mut names: Vec<&str> = own
         .split('\0')
@@ -130,7 +145,12 @@ printf '{"own":"%s","parent":"%s","parent_readable":%s,"why":"%s","uid":"%s","pp
     names.sort_unstable();
     assert_eq!(
         names,
-        ["GANTRY_ATTEMPT", "GANTRY_IDEMPOTENCY_KEY", "GANTRY_NODE_ID", "GANTRY_RUN_ID"],
+        [
+            "GANTRY_ATTEMPT",
+            "GANTRY_IDEMPOTENCY_KEY",
+            "GANTRY_NODE_ID",
+            "GANTRY_RUN_ID"
+        ],
         "exactly the attempt variables, nothing of the worker's: {own:?}"
     );
     let everything = format!("{own}\n{parent}\n{run}");
@@ -141,7 +161,10 @@ printf '{"own":"%s","parent":"%s","parent_readable":%s,"why":"%s","uid":"%s","pp
         ("marker name", MARKER),
         ("redis prefix", env.prefix.as_str()),
     ] {
-        assert!(!everything.contains(value), "the agent saw the {what}: {everything}");
+        assert!(
+            !everything.contains(value),
+            "the agent saw the {what}: {everything}"
+        );
     }
     assert_eq!(out["parent_readable"], false, "{out:#}");
     assert!(parent.is_empty());
@@ -158,8 +181,11 @@ async fn under_a_root_worker_an_agent_cannot_read_the_secrets_dir() {
     std::fs::create_dir(&secrets).expect("secrets dir");
     std::fs::write(secrets.join("TOKEN"), "direct-read-secret-31337").expect("secret");
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    std::fs::set_permissions(secrets.join("TOKEN"), std::fs::Permissions::from_mode(0o600))
-        .expect("chmod");
+    std::fs::set_permissions(
+        secrets.join("TOKEN"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("chmod");
     let dir = secrets.to_str().expect("utf-8").to_owned();
     let _dev = dev_with_process_agents(&mut env, &[("GANTRY_SECRETS_DIR", &dir)]).await;
     let script = env.script(

@@ -75,13 +75,19 @@ async fn an_agent_not_bound_to_a_secret_cannot_get_it() {
                 echo \"token=$v\" >&2\nprintf '{\"got\":\"%s\",\"len\":%s}' \"$v\" \"${#v}\"";
     let script = env.script("reader.sh", body);
     let command = [script.to_str().expect("utf-8")];
-    env.agent(json!({"name": "bound", "runtime": "process", "command": command, "secrets": ["TOKEN"]}))
-        .await;
-    env.agent(json!({"name": "thief", "runtime": "process", "command": command, "secrets": ["TOKEN"]}))
-        .await;
-    env.agent(json!({"name": "dthief", "runtime": "docker", "image": "gantry/testbox:latest",
-                      "command": ["sh", "-c", "cat /run/secrets/TOKEN"], "secrets": ["TOKEN"]}))
-        .await;
+    env.agent(
+        json!({"name": "bound", "runtime": "process", "command": command, "secrets": ["TOKEN"]}),
+    )
+    .await;
+    env.agent(
+        json!({"name": "thief", "runtime": "process", "command": command, "secrets": ["TOKEN"]}),
+    )
+    .await;
+    env.agent(
+        json!({"name": "dthief", "runtime": "docker", "image": "gantry/testbox:latest",
+                      "command": ["sh", "-c", "cat /run/secrets/TOKEN"], "secrets": ["TOKEN"]}),
+    )
+    .await;
     env.workflow(json!({"name": "binding", "nodes": [
         {"id": "bound", "agent": "bound"},
         {"id": "thief", "agent": "thief"},
@@ -148,7 +154,11 @@ async fn what_a_bound_process_agent_prints_of_its_secret_is_redacted() {
     let log = detail["attempts_detail"][0]["log_tail"]
         .as_str()
         .unwrap_or_else(|| panic!("no log tail: {detail:#}"));
-    assert_eq!(log.matches("[redacted]").count(), 2, "plain and base64: {log:?}");
+    assert_eq!(
+        log.matches("[redacted]").count(),
+        2,
+        "plain and base64: {log:?}"
+    );
     let mut seen = format!("{run}{detail}");
     seen.push_str(&database_text(&env).await);
     assert!(!seen.contains(SECRET), "the secret leaked: {seen}");

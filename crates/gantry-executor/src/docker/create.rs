@@ -4,8 +4,8 @@
 
 use super::{DEADLINE_MARGIN, LABEL_DEADLINE, LABEL_MANAGED};
 use crate::ExecRequest;
-use gantry_dag::{limits, Limits};
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
+use gantry_dag::{limits, Limits};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -116,7 +116,9 @@ pub(crate) struct Clamped {
 const MIN_NANO_CPUS: i64 = 10_000_000;
 
 pub(crate) fn clamp_limits(l: Limits) -> Clamped {
-    let mb = l.memory_mb.clamp(limits::MIN_MEMORY_MB, limits::MAX_MEMORY_MB);
+    let mb = l
+        .memory_mb
+        .clamp(limits::MIN_MEMORY_MB, limits::MAX_MEMORY_MB);
     let cpus = if l.cpus.is_nan() {
         0.0
     } else {
@@ -174,7 +176,10 @@ mod tests {
         assert_eq!(c.nano_cpus, MIN_NANO_CPUS);
         assert_eq!(c.pids, 1);
         let c = clamp_limits(Limits::default());
-        assert_eq!((c.memory_bytes, c.nano_cpus, c.pids), (256 << 20, 1_000_000_000, 128));
+        assert_eq!(
+            (c.memory_bytes, c.nano_cpus, c.pids),
+            (256 << 20, 1_000_000_000, 128)
+        );
     }
 
     #[test]

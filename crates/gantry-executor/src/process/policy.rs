@@ -26,7 +26,10 @@ pub enum ConfigError {
         "GANTRY_PROCESS_USER {wanted} differs from this worker's own user {own}: only a root \
          worker can run agents as another user"
     )]
-    NotRoot { wanted: ProcessUser, own: ProcessUser },
+    NotRoot {
+        wanted: ProcessUser,
+        own: ProcessUser,
+    },
 }
 
 /// A uid and gid.
@@ -148,7 +151,7 @@ impl AllowList {
         }
         let refused = || Refused::NotListed(argv0.to_owned());
         let canonical = std::fs::canonicalize(argv0).map_err(|_| refused())?;
-        let listed = self.files.iter().any(|f| *f == canonical)
+        let listed = self.files.contains(&canonical)
             || self
                 .dirs
                 .iter()
@@ -202,10 +205,16 @@ mod tests {
         let o = other.to_str().unwrap();
         assert_eq!(list.check(o), Err(Refused::NotListed(o.to_owned())));
         assert!(list.check("/bin/sh").is_err());
-        assert!(list.check(dir.to_str().unwrap()).is_err(), "the directory itself");
+        assert!(
+            list.check(dir.to_str().unwrap()).is_err(),
+            "the directory itself"
+        );
         // Missing and unlisted read the same.
         let missing = format!("{}/nope", dir.display());
-        assert_eq!(list.check(&missing), Err(Refused::NotListed(missing.clone())));
+        assert_eq!(
+            list.check(&missing),
+            Err(Refused::NotListed(missing.clone()))
+        );
         assert!(matches!(list.check("a.sh"), Err(Refused::NotAbsolute(_))));
         // `..` and symlinks are resolved before the comparison.
         let dotdot = format!("{}/../other.sh", dir.display());
@@ -214,7 +223,10 @@ mod tests {
         std::os::unix::fs::symlink(&other, &link).unwrap();
         assert!(list.check(link.to_str().unwrap()).is_err());
         let msg = list.check(o).unwrap_err().to_string();
-        assert!(msg.contains(o) && msg.contains("GANTRY_PROCESS_COMMANDS"), "{msg}");
+        assert!(
+            msg.contains(o) && msg.contains("GANTRY_PROCESS_COMMANDS"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -239,7 +251,13 @@ mod tests {
 
     #[test]
     fn users_parse_and_only_root_switches() {
-        assert_eq!("1000:100".parse(), Ok(ProcessUser { uid: 1000, gid: 100 }));
+        assert_eq!(
+            "1000:100".parse(),
+            Ok(ProcessUser {
+                uid: 1000,
+                gid: 100
+            })
+        );
         assert_eq!("7".parse(), Ok(ProcessUser { uid: 7, gid: 7 }));
         assert!("x:1".parse::<ProcessUser>().is_err());
         assert!("1:".parse::<ProcessUser>().is_err());
