@@ -42,9 +42,9 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         // Builtin scenarios need no engine; `docker` starts a worker of its own.
         docker: "off".into(),
         secrets_dir: None,
-        allowed_mounts: Vec::new(),
+        allowed_mounts: Default::default(),
         secret_bindings: Default::default(),
-        process_commands: Vec::new(),
+        process_commands: Default::default(),
         process_user: None,
     };
     let worker = {

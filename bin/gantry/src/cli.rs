@@ -190,8 +190,8 @@ pub(crate) struct WorkerOpts {
     /// Host directories an agent input may mount read-only at `/workspace`,
     /// comma separated (a process agent runs in it instead). Nothing else
     /// from the host is mounted.
-    #[arg(long, env = "GANTRY_ALLOWED_MOUNTS", value_delimiter = ',')]
-    pub(crate) allowed_mounts: Vec<std::path::PathBuf>,
+    #[arg(long, env = "GANTRY_ALLOWED_MOUNTS", default_value = "")]
+    pub(crate) allowed_mounts: PathList,
     /// Which secrets each agent may read: `AGENT=NAME[,NAME...]` entries
     /// separated by `;`. Unset: no agent gets any secret.
     #[arg(
@@ -204,8 +204,8 @@ pub(crate) struct WorkerOpts {
     /// Absolute paths of the executables process agents may run, or of
     /// directories under which any may, comma separated. Empty: this worker
     /// runs no process agents.
-    #[arg(long, env = "GANTRY_PROCESS_COMMANDS", value_delimiter = ',')]
-    pub(crate) process_commands: Vec<std::path::PathBuf>,
+    #[arg(long, env = "GANTRY_PROCESS_COMMANDS", default_value = "")]
+    pub(crate) process_commands: PathList,
     /// `UID[:GID]` process agents run as; a root worker defaults to
     /// `65534:65534`, any other worker runs them as itself and refuses
     /// another user.
@@ -215,6 +215,24 @@ pub(crate) struct WorkerOpts {
         value_parser = clap::value_parser!(gantry_executor::ProcessUser)
     )]
     pub(crate) process_user: Option<gantry_executor::ProcessUser>,
+}
+
+/// Comma-separated paths; an empty value (`GANTRY_X=`) is an empty list.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PathList(pub(crate) Vec<std::path::PathBuf>);
+
+impl std::str::FromStr for PathList {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(std::path::PathBuf::from)
+                .collect(),
+        ))
+    }
 }
 
 #[derive(Args, Clone, Debug)]

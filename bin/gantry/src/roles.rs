@@ -150,6 +150,7 @@ pub(crate) async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    process_runtime(&args.worker, Default::default())?;
     let engine = connect(&args.conn).await?;
     let shutdown = shutdown_token();
     let metrics =
@@ -217,15 +218,7 @@ async fn with_runtimes(
     // Agents of this worker's uid must not read its /proc files (environ
     // holds the database URL); exec'd agents become dumpable again.
     gantry_executor::make_non_dumpable().context("cannot make the worker non-dumpable")?;
-    let user = gantry_executor::ProcessUser::for_worker(opts.process_user)?;
-    let process = gantry_executor::ProcessRuntime::new(
-        executor.limits(),
-        &gantry_executor::ProcessConfig {
-            commands: opts.process_commands.clone(),
-            user,
-            allowed_mounts: opts.allowed_mounts.clone(),
-        },
-    )?;
+    let process = process_runtime(opts, executor.limits())?;
     if process.is_enabled() {
         tracing::info!(user = %process.user(), "process runtime enabled");
         warn_if_shared(opts.secrets_dir.as_deref());
@@ -243,6 +236,23 @@ async fn with_runtimes(
         None => None,
     };
     Ok((executor, reaper))
+}
+
+/// The process runtime the options describe; a bad allow-list entry or
+/// user is an error, so [`worker`] and [`dev`] check it before connecting.
+pub(crate) fn process_runtime(
+    opts: &WorkerOpts,
+    limits: gantry_executor::ExecLimits,
+) -> anyhow::Result<gantry_executor::ProcessRuntime> {
+    let user = gantry_executor::ProcessUser::for_worker(opts.process_user)?;
+    Ok(gantry_executor::ProcessRuntime::new(
+        limits,
+        &gantry_executor::ProcessConfig {
+            commands: opts.process_commands.0.clone(),
+            user,
+            allowed_mounts: opts.allowed_mounts.0.clone(),
+        },
+    )?)
 }
 
 /// Process agents run on this host: a secrets directory other users may
@@ -271,7 +281,7 @@ async fn docker_runtime(
         return Ok(None);
     }
     let mut cfg = gantry_executor::DockerConfig::new(worker_id);
-    cfg.allowed_mounts = opts.allowed_mounts.clone();
+    cfg.allowed_mounts = opts.allowed_mounts.0.clone();
     match gantry_executor::DockerRuntime::connect(cfg).await {
         Ok(rt) => {
             tracing::info!("docker runtime enabled");
@@ -289,6 +299,7 @@ async fn docker_runtime(
 pub(crate) async fn dev(args: DevArgs) -> anyhow::Result<()> {
     // Before any role runs, so the API's /metrics sees every role's metrics.
     gantry_telemetry::install();
+    process_runtime(&args.worker, Default::default())?;
     let engine = connect(&args.api.conn).await?;
     let shutdown = shutdown_token();
     let coord = tokio::spawn(gantry_coordinator::run(

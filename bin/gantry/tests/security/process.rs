@@ -47,6 +47,19 @@ fn decode(field: &Value) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The runtimes the (one) worker advertises in `GET /v1/workers`, once its
+/// heartbeat is there.
+async fn runtimes(env: &Env) -> Value {
+    crate::common::eventually("the worker's heartbeat", RUN_TIMEOUT, || async {
+        let (status, body) = env.get("/v1/workers").await;
+        match body["workers"].as_array() {
+            Some(w) if status == 200 && !w.is_empty() => Ok(w[0]["runtimes"].clone()),
+            _ => Err(body),
+        }
+    })
+    .await
+}
+
 fn is_root() -> bool {
     Env::own_user().starts_with("0:")
 }
@@ -80,6 +93,7 @@ async fn a_command_off_the_allow_list_fails_its_node_for_good_naming_it() {
         {"id": "allowed", "agent": "allowed"}
     ]}))
     .await;
+    assert_eq!(runtimes(&env).await, json!(["builtin", "process"]));
     let id = env.start("allow", json!({})).await;
     let run = env.wait_run(&id, RUN_TIMEOUT).await;
     assert_eq!(run["status"], "failed", "{run:#}");
@@ -207,4 +221,28 @@ async fn under_a_root_worker_an_agent_cannot_read_the_secrets_dir() {
         json!({"read": false, "value": "", "uid": "65534"}),
         "{run:#}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_allow_list_a_worker_has_no_process_runtime() {
+    let mut env = Env::new().await;
+    // The harness allows the test dir; an empty list is the default.
+    let _dev = dev_with_process_agents(&mut env, &[("GANTRY_PROCESS_COMMANDS", "")]).await;
+    assert_eq!(runtimes(&env).await, json!(["builtin"]));
+    let script = env.script("ok.sh", "cat >/dev/null; echo '{\"ok\": true}'");
+    env.agent(json!({"name": "proc", "runtime": "process", "command": [script.to_str().unwrap()]}))
+        .await;
+    env.workflow(json!({"name": "unrun", "nodes": [{"id": "p", "agent": "proc"}]}))
+        .await;
+    let id = env.start("unrun", json!({})).await;
+    // The job comes back (every second) for a worker that has the runtime;
+    // none does, so it waits, spending no attempt. Checked over 3 s.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < deadline {
+        let run = env.run(&id).await;
+        let p = node_of(&run, "p");
+        assert_eq!(p["attempts"], 0, "an attempt was spent: {run:#}");
+        assert_eq!(p["status"], "queued", "{run:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
