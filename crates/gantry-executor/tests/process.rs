@@ -327,3 +327,14 @@ async fn a_process_agent_without_a_command_is_permanent() {
     let res = run(request(agent, json!({}), MINUTE)).await;
     assert_eq!(failure(&res).0, ErrorKind::Permanent);
 }
+
+#[tokio::test]
+async fn a_timeout_of_u64_max_seconds_is_clamped_not_overflowed() {
+    let req = request(
+        process(&[&script("cat")]),
+        json!({"x": 1}),
+        Duration::from_secs(u64::MAX),
+    );
+    let res = run(req).await;
+    assert_eq!(success(&res), &json!({"x": 1}));
+}
