@@ -27,6 +27,8 @@ mkdir -p .gantry/secrets
 printf 'http://hooks.gantry.invalid/T000/B000/demo' > .gantry/secrets/SLACK_WEBHOOK_URL
 chmod 600 .gantry/secrets/SLACK_WEBHOOK_URL
 export GANTRY_SECRETS_DIR="$ROOT/.gantry/secrets"
+# Only the notifier may read it: without a binding no agent gets any secret.
+export GANTRY_SECRET_BINDINGS="notifier=SLACK_WEBHOOK_URL"
 GANTRY_DOCKER=on "$GANTRY" dev >.gantry/dev.log 2>&1 &
 DEV=$!
 trap 'kill $DEV 2>/dev/null; wait $DEV 2>/dev/null || true' EXIT

@@ -53,6 +53,7 @@ docker run -d --name "$NAME-coordinator" "${hardened[@]}" --tmpfs /tmp \
 docker run -d --name "$NAME-worker" "${hardened[@]}" \
   --group-add "$(stat -c %g /var/run/docker.sock)" -v /var/run/docker.sock:/var/run/docker.sock \
   -v /tmp:/tmp -e TMPDIR=/tmp -v "$SECRETS:/run/gantry/secrets:ro" -e GANTRY_SECRETS_DIR=/run/gantry/secrets \
+  -e GANTRY_SECRET_BINDINGS=notifier=SLACK_WEBHOOK_URL \
   -e GANTRY_DOCKER=on -e GANTRY_METRICS_LISTEN="127.0.0.1:$WORKER_PORT" -e GANTRY_WORKER_ID="$NAME-worker" \
   "$IMAGE" worker >/dev/null
 

@@ -42,7 +42,10 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         // Builtin scenarios need no engine; `docker` starts a worker of its own.
         docker: "off".into(),
         secrets_dir: None,
-        allowed_mounts: Vec::new(),
+        allowed_mounts: Default::default(),
+        secret_bindings: Default::default(),
+        process_commands: Default::default(),
+        process_user: None,
     };
     let worker = {
         let (engine, stop) = (engine.clone(), stop.clone());

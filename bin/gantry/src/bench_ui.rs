@@ -256,6 +256,7 @@ async fn seed_workers(queue: &Queue) -> anyhow::Result<()> {
             running: (0..16).map(|i| format!("{}:{i}", Uuid::now_v7())).collect(),
             started_at_ms: now - 60_000,
             last_heartbeat_ms: now,
+            runtimes: Vec::new(),
             breakers: vec![
                 BreakerInfo {
                     agent: "ui-bench-noop".into(),

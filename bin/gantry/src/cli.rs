@@ -220,9 +220,51 @@ pub(crate) struct WorkerOpts {
     #[arg(long, env = "GANTRY_SECRETS_DIR")]
     pub(crate) secrets_dir: Option<std::path::PathBuf>,
     /// Host directories an agent input may mount read-only at `/workspace`,
-    /// comma separated. Nothing else from the host is mounted.
-    #[arg(long, env = "GANTRY_ALLOWED_MOUNTS", value_delimiter = ',')]
-    pub(crate) allowed_mounts: Vec<std::path::PathBuf>,
+    /// comma separated (a process agent runs in it instead). Nothing else
+    /// from the host is mounted.
+    #[arg(long, env = "GANTRY_ALLOWED_MOUNTS", default_value = "")]
+    pub(crate) allowed_mounts: PathList,
+    /// Which secrets each agent may read: `AGENT=NAME[,NAME...]` entries
+    /// separated by `;`. Unset: no agent gets any secret.
+    #[arg(
+        long,
+        env = "GANTRY_SECRET_BINDINGS",
+        default_value = "",
+        value_parser = clap::value_parser!(gantry_executor::SecretBindings)
+    )]
+    pub(crate) secret_bindings: gantry_executor::SecretBindings,
+    /// Absolute paths of the executables process agents may run, or of
+    /// directories under which any may, comma separated. Empty: this worker
+    /// runs no process agents.
+    #[arg(long, env = "GANTRY_PROCESS_COMMANDS", default_value = "")]
+    pub(crate) process_commands: PathList,
+    /// `UID[:GID]` process agents run as; a root worker defaults to
+    /// `65534:65534`, any other worker runs them as itself and refuses
+    /// another user.
+    #[arg(
+        long,
+        env = "GANTRY_PROCESS_USER",
+        value_parser = clap::value_parser!(gantry_executor::ProcessUser)
+    )]
+    pub(crate) process_user: Option<gantry_executor::ProcessUser>,
+}
+
+/// Comma-separated paths; an empty value (`GANTRY_X=`) is an empty list.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PathList(pub(crate) Vec<std::path::PathBuf>);
+
+impl std::str::FromStr for PathList {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(std::path::PathBuf::from)
+                .collect(),
+        ))
+    }
 }
 
 #[derive(Args, Clone, Debug)]

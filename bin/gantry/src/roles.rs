@@ -167,6 +167,7 @@ pub(crate) async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    process_runtime(&args.worker, Default::default())?;
     let engine = connect(&args.conn).await?;
     let shutdown = shutdown_token();
     let metrics = crate::metrics_server::spawn(
@@ -213,8 +214,39 @@ pub(crate) async fn run_worker(
 ) -> anyhow::Result<()> {
     let config = worker_config(opts);
     tracing::info!(id = %config.id, queues = ?config.queues, concurrency = config.concurrency, "worker started");
-    let mut executor = gantry_executor::Executor::new(Default::default());
-    let reaper = match docker_runtime(opts, &config.id).await? {
+    let executor = gantry_executor::Executor::new(Default::default())
+        .with_secrets(opts.secrets_dir.clone(), opts.secret_bindings.clone());
+    let (executor, reaper) = with_runtimes(executor, opts, &config.id, &shutdown).await?;
+    gantry_worker::run(engine, Arc::new(executor), config, shutdown.clone()).await?;
+    shutdown.cancel();
+    if let Some(reaper) = reaper {
+        let _ = reaper.await;
+    }
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+/// Adds the process runtime (when its allow-list names anything) and the
+/// docker runtime (as `GANTRY_DOCKER` says); returns the docker reaper.
+async fn with_runtimes(
+    mut executor: gantry_executor::Executor,
+    opts: &WorkerOpts,
+    worker_id: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(
+    gantry_executor::Executor,
+    Option<tokio::task::JoinHandle<()>>,
+)> {
+    // Agents of this worker's uid must not read its /proc files (environ
+    // holds the database URL); exec'd agents become dumpable again.
+    gantry_executor::make_non_dumpable().context("cannot make the worker non-dumpable")?;
+    let process = process_runtime(opts, executor.limits())?;
+    if process.is_enabled() {
+        tracing::info!(user = %process.user(), "process runtime enabled");
+        warn_if_shared(opts.secrets_dir.as_deref());
+    }
+    executor = executor.with_process(process);
+    let reaper = match docker_runtime(opts, worker_id).await? {
         Some(docker) => {
             let docker = Arc::new(docker);
             executor = executor.with_docker(docker.clone());
@@ -225,13 +257,39 @@ pub(crate) async fn run_worker(
         }
         None => None,
     };
-    gantry_worker::run(engine, Arc::new(executor), config, shutdown.clone()).await?;
-    shutdown.cancel();
-    if let Some(reaper) = reaper {
-        let _ = reaper.await;
+    Ok((executor, reaper))
+}
+
+/// The process runtime the options describe; a bad allow-list entry or
+/// user is an error, so [`worker`] and [`dev`] check it before connecting.
+pub(crate) fn process_runtime(
+    opts: &WorkerOpts,
+    limits: gantry_executor::ExecLimits,
+) -> anyhow::Result<gantry_executor::ProcessRuntime> {
+    let user = gantry_executor::ProcessUser::for_worker(opts.process_user)?;
+    Ok(gantry_executor::ProcessRuntime::new(
+        limits,
+        &gantry_executor::ProcessConfig {
+            commands: opts.process_commands.0.clone(),
+            user,
+            allowed_mounts: opts.allowed_mounts.0.clone(),
+        },
+    )?)
+}
+
+/// Process agents run on this host: a secrets directory other users may
+/// read is open to them (only bound copies are meant to reach an agent).
+fn warn_if_shared(dir: Option<&std::path::Path>) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(dir) = dir else { return };
+    if let Ok(meta) = std::fs::metadata(dir) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                dir = %dir.display(),
+                "GANTRY_SECRETS_DIR is accessible to other users; process agents may read it directly (chmod 0700)"
+            );
+        }
     }
-    tracing::info!("worker stopped");
-    Ok(())
 }
 
 /// The docker runtime the worker's options ask for; `None` when it is off,
@@ -245,8 +303,7 @@ async fn docker_runtime(
         return Ok(None);
     }
     let mut cfg = gantry_executor::DockerConfig::new(worker_id);
-    cfg.secrets_dir = opts.secrets_dir.clone();
-    cfg.allowed_mounts = opts.allowed_mounts.clone();
+    cfg.allowed_mounts = opts.allowed_mounts.0.clone();
     match gantry_executor::DockerRuntime::connect(cfg).await {
         Ok(rt) => {
             tracing::info!("docker runtime enabled");
@@ -264,6 +321,7 @@ async fn docker_runtime(
 pub(crate) async fn dev(args: DevArgs) -> anyhow::Result<()> {
     // Before any role runs, so the API's /metrics sees every role's metrics.
     gantry_telemetry::install();
+    process_runtime(&args.worker, Default::default())?;
     let engine = connect(&args.api.conn).await?;
     let shutdown = shutdown_token();
     let coord = tokio::spawn(gantry_coordinator::run(

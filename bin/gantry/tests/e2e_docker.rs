@@ -29,14 +29,19 @@ fn sh_agent(name: &str, script: &str, extra: Value) -> Value {
     def
 }
 
-/// `gantry dev` with the docker runtime required and a secrets directory.
+/// `gantry dev` with the docker runtime required, a secrets directory, and
+/// its secret bound to agent `d-secret`.
 async fn docker_dev(env: &mut Env) -> common::Proc {
     let secrets = env.dir.path().join("secrets");
     std::fs::create_dir_all(&secrets).expect("secrets dir");
     std::fs::write(secrets.join("TOKEN"), SECRET).expect("secret file");
     let secrets = secrets.to_str().expect("utf-8 path").to_owned();
-    env.dev(&[("GANTRY_DOCKER", "on"), ("GANTRY_SECRETS_DIR", &secrets)])
-        .await
+    env.dev(&[
+        ("GANTRY_DOCKER", "on"),
+        ("GANTRY_SECRETS_DIR", &secrets),
+        ("GANTRY_SECRET_BINDINGS", "d-secret=TOKEN"),
+    ])
+    .await
 }
 
 fn base64(s: &str) -> String {

@@ -103,8 +103,14 @@ async fn a_job_that_kills_its_workers_goes_dead_and_replay_brings_it_back() {
     let _coordinator = env.coordinator("coord-poison", &lease).await;
     let (id, fixed) = env.start_poisoned().await;
 
-    // Keep a worker running: each one the job reaches dies (bounded).
-    let worker_env = [("GANTRY_LEASE_MS", "1000"), ("GANTRY_DOCKER", "off")];
+    // Keep a worker running: each one the job reaches dies (bounded). The
+    // agent runs as the worker's user, or it could not kill it.
+    let user = Env::own_user();
+    let worker_env = [
+        ("GANTRY_LEASE_MS", "1000"),
+        ("GANTRY_DOCKER", "off"),
+        ("GANTRY_PROCESS_USER", user.as_str()),
+    ];
     let mut worker = env.worker("poison-w0", &worker_env).await;
     let mut deaths = 0;
     let deadline = std::time::Instant::now() + TIMEOUT;

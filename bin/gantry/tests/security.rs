@@ -24,8 +24,12 @@ mod nul;
 mod numbers;
 #[path = "security/pool.rs"]
 mod pool;
+#[path = "security/process.rs"]
+mod process;
 #[path = "security/ready.rs"]
 mod ready;
+#[path = "security/secrets.rs"]
+mod secrets;
 #[path = "security/sessions.rs"]
 mod sessions;
 #[path = "security/slow.rs"]

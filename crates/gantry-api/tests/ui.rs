@@ -51,6 +51,7 @@ async fn every_page_answers_with_a_session(pool: PgPool) {
         running: vec![format!("{run}:0")],
         started_at_ms: gantry_queue::unix_ms(),
         last_heartbeat_ms: gantry_queue::unix_ms(),
+        runtimes: Vec::new(),
         breakers: vec![gantry_queue::BreakerInfo {
             agent: "worker".into(),
             state: "open".into(),

@@ -3,19 +3,29 @@
 //! protocol) and `docker` (a hardened container per attempt, via bollard).
 //! The protocol rules (one JSON value on stdout, stderr as a capped log, exit
 //! 78 permanent) live once, in [`protocol`], for every runtime that runs an
-//! external agent; the [`Executor`] checks outputs against `output_schema`.
+//! external agent. The [`Executor`] is the one step every attempt passes:
+//! it enforces secret bindings, stages the bound secrets, clamps the
+//! timeout, checks outputs against `output_schema` and redacts secrets from
+//! logs, errors and outputs.
 
+mod bindings;
 mod builtin;
 pub mod docker;
 mod executor;
+mod mounts;
 mod process;
 pub mod protocol;
 mod schema;
+mod secrets;
 
+pub use bindings::{BindingError, SecretBindings};
 pub use builtin::BuiltinRuntime;
 pub use docker::{DockerConfig, DockerRuntime};
 pub use executor::Executor;
-pub use process::ProcessRuntime;
+pub use process::{
+    make_non_dumpable, ConfigError as ProcessConfigError, ProcessConfig, ProcessRuntime,
+    ProcessUser,
+};
 pub use protocol::{Error, Result};
 
 use gantry_dag::AgentDef;
@@ -88,6 +98,18 @@ pub struct ExecRequest {
     pub timeout: Duration,
     /// Fired when the run is cancelled or the worker gives the job back.
     pub cancel: CancellationToken,
+    /// Set by the [`Executor`]; callers leave it empty.
+    pub secrets: SecretFiles,
+}
+
+/// The secrets the [`Executor`] staged for one attempt.
+#[derive(Debug, Clone, Default)]
+pub struct SecretFiles {
+    /// A directory of one file per bound secret name (`None`: no secrets).
+    pub dir: Option<std::path::PathBuf>,
+    /// Extra stderr bytes a runtime keeps beyond the log limit, so that a
+    /// secret cut at the front of the tail is still redacted.
+    pub log_margin: usize,
 }
 
 /// How one attempt ended.

@@ -186,7 +186,7 @@ async fn unknown_builtin_is_permanent() {
 async fn docker_agents_fail_until_a_docker_runtime_is_added() {
     let exec = executor();
     assert!(!exec.supports(Runtime::Docker));
-    assert!(exec.supports(Runtime::Builtin) && exec.supports(Runtime::Process));
+    assert!(exec.supports(Runtime::Builtin) && !exec.supports(Runtime::Process));
     let docker = agent(Runtime::Docker, json!({"image": "alpine:3"}));
     let res = exec.execute(request(docker, json!({}), MINUTE)).await;
     assert_eq!(

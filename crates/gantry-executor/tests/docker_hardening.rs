@@ -92,9 +92,13 @@ async fn secrets_are_files_never_env_and_redacted_from_the_log() {
     let secret = "s3cret-Value-42";
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("TOKEN"), format!("{secret}\n")).unwrap();
-    let mut cfg = DockerConfig::new("test-worker");
-    cfg.secrets_dir = Some(dir.path().to_owned());
-    let rt = runtime(cfg).await;
+    // Staging, bindings and redaction are the executor's shared step.
+    let rt = gantry_executor::Executor::new(Default::default())
+        .with_docker(std::sync::Arc::new(default_runtime().await))
+        .with_secrets(
+            Some(dir.path().to_owned()),
+            "docker-test=TOKEN,MISSING".parse().unwrap(),
+        );
     let script = r#"v=$(cat /run/secrets/TOKEN)
 echo "plain:$v" >&2
 printf '%s' "$v" | base64 >&2
@@ -136,7 +140,8 @@ echo "{\"read\":$ok,\"in_env\":$leaked,\"writable\":$w,\"echo\":[\"got $v\"],\"$
         }
         other => panic!("{other:?}"),
     }
-    assert!(containers_of(rt.client(), &run).await.is_empty());
+    let client = default_runtime().await;
+    assert!(containers_of(client.client(), &run).await.is_empty());
 }
 
 #[tokio::test]

@@ -50,7 +50,7 @@ fn script(name: &str) -> String {
 }
 
 async fn run(req: ExecRequest) -> ExecResult {
-    Executor::new(ExecLimits::default()).execute(req).await
+    scripts().executor(ExecLimits::default()).execute(req).await
 }
 
 /// Whether `pid` is gone (or a zombie nobody has reaped yet), polling up to 2 s.
@@ -258,7 +258,7 @@ async fn huge_stderr_keeps_only_the_tail() {
 
 #[tokio::test]
 async fn a_small_log_limit_is_honoured() {
-    let exec = Executor::new(ExecLimits {
+    let exec = scripts().executor(ExecLimits {
         max_output_bytes: 1 << 20,
         max_log_bytes: 100,
     });
@@ -282,17 +282,43 @@ async fn an_agent_that_ignores_a_large_input_still_succeeds() {
 }
 
 #[tokio::test]
-async fn a_missing_executable_is_a_runtime_error_naming_it() {
-    let res = run(request(
-        process(&["/nonexistent/gantry-agent-xyz", "--flag"]),
-        json!({}),
-        MINUTE,
-    ))
-    .await;
+async fn a_command_off_the_allow_list_is_permanent_and_named() {
+    let missing_inside = format!("{}/gantry-agent-xyz", scripts().dir().display());
+    for argv0 in [
+        "/bin/sh",
+        "/nonexistent/gantry-agent-xyz",
+        missing_inside.as_str(),
+    ] {
+        let res = run(request(process(&[argv0, "--flag"]), json!({}), MINUTE)).await;
+        let (kind, error) = failure(&res);
+        assert_eq!(kind, ErrorKind::Permanent, "{argv0}: {error}");
+        assert_eq!(
+            error,
+            format!(
+                "process command {argv0:?} is not allowed on this worker (GANTRY_PROCESS_COMMANDS)"
+            ),
+            "a missing command reads like an unlisted one"
+        );
+    }
+    let res = run(request(process(&["cat"]), json!({}), MINUTE)).await;
+    let (kind, error) = failure(&res);
+    assert_eq!(kind, ErrorKind::Permanent);
+    assert!(error.contains("\"cat\" is not an absolute path"), "{error}");
+}
+
+#[tokio::test]
+async fn without_an_allow_list_there_is_no_process_runtime() {
+    let exec = Executor::new(ExecLimits::default());
+    assert!(!exec.supports(gantry_dag::Runtime::Process));
+    let res = exec
+        .execute(request(process(&[&script("cat")]), json!({}), MINUTE))
+        .await;
     let (kind, error) = failure(&res);
     assert_eq!(kind, ErrorKind::Runtime);
-    assert!(error.contains("/nonexistent/gantry-agent-xyz"), "{error}");
-    assert!(kind.is_retryable());
+    assert!(error.contains("GANTRY_PROCESS_COMMANDS"), "{error}");
+    let exec = scripts().executor(ExecLimits::default());
+    assert!(exec.supports(gantry_dag::Runtime::Process));
+    assert_eq!(exec.runtimes(), ["builtin", "process"]);
 }
 
 #[tokio::test]
@@ -300,4 +326,15 @@ async fn a_process_agent_without_a_command_is_permanent() {
     let agent = common::agent(gantry_dag::Runtime::Process, json!({}));
     let res = run(request(agent, json!({}), MINUTE)).await;
     assert_eq!(failure(&res).0, ErrorKind::Permanent);
+}
+
+#[tokio::test]
+async fn a_timeout_of_u64_max_seconds_is_clamped_not_overflowed() {
+    let req = request(
+        process(&[&script("cat")]),
+        json!({"x": 1}),
+        Duration::from_secs(u64::MAX),
+    );
+    let res = run(req).await;
+    assert_eq!(success(&res), &json!({"x": 1}));
 }

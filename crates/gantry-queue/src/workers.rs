@@ -22,6 +22,10 @@ pub struct WorkerInfo {
     /// This worker's circuit breakers, by agent (older workers send none).
     #[serde(default)]
     pub breakers: Vec<BreakerInfo>,
+    /// The agent runtimes it runs (`builtin`, `process`, `docker`); older
+    /// workers send none.
+    #[serde(default)]
+    pub runtimes: Vec<String>,
 }
 
 /// One circuit breaker of a worker, as its heartbeat reports it.

@@ -129,6 +129,7 @@ async fn worker_presence_expires_without_heartbeats() {
         running: vec!["r:1".into()],
         started_at_ms: 1,
         last_heartbeat_ms: 2,
+        runtimes: Vec::new(),
         breakers: vec![gantry_queue::BreakerInfo {
             agent: "a".into(),
             state: "open".into(),

@@ -1,5 +1,5 @@
 //! The worker's presence in Redis (`GET /v1/workers`): who it is, its
-//! queues and concurrency, what it runs now and its circuit breakers, renewed every second
+//! queues, runtimes and concurrency, what it runs now and its circuit breakers, renewed every second
 //! and removed when it stops. Losing it is harmless: leases, not presence,
 //! decide who owns a node.
 
@@ -20,6 +20,7 @@ const PRESENCE: Duration = Duration::from_secs(5);
 pub(crate) async fn run(
     engine: Engine,
     config: Arc<Config>,
+    runtimes: Vec<String>,
     held: Held,
     guards: Guards,
     stop: CancellationToken,
@@ -34,6 +35,7 @@ pub(crate) async fn run(
             started_at_ms,
             last_heartbeat_ms: unix_ms(),
             breakers: guards.breakers(),
+            runtimes: runtimes.clone(),
         };
         if let Err(e) = engine.queue.heartbeat(&info, PRESENCE).await {
             tracing::debug!(error = %e, "heartbeat failed");

@@ -74,6 +74,7 @@ pub async fn run(
     let beat = tokio::spawn(heartbeat::run(
         engine.clone(),
         config.clone(),
+        executor.runtimes(),
         held.clone(),
         guards.clone(),
         stop.clone(),

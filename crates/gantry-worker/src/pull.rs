@@ -26,6 +26,10 @@ const MAX_BATCH: usize = 256;
 /// in Postgres, by its policy.)
 const MAX_DELIVERIES: u64 = 5;
 
+/// How long a job of a runtime this worker lacks waits before it is
+/// delivered again (to any worker of its queue).
+const LACKING_RUNTIME_DELAY: Duration = Duration::from_secs(1);
+
 pub(crate) struct Ctx {
     pub(crate) engine: Engine,
     pub(crate) executor: Arc<Executor>,
@@ -185,7 +189,8 @@ async fn start(
 }
 
 /// Put back, with a delay and without claiming, the jobs whose agent's
-/// breaker is open or whose rate limit is spent on this worker.
+/// runtime this worker lacks (for a worker that has it), or whose agent's
+/// breaker is open or rate limit spent on this worker.
 async fn defer_unadmitted(
     ctx: &Ctx,
     by_key: &mut HashMap<(Uuid, u32), (Delivery, Dispatch)>,
@@ -204,7 +209,12 @@ async fn defer_unadmitted(
         if job.node as usize >= plan.nodes.len() {
             continue;
         }
-        if let Admission::Defer(delay) = ctx.guards.admit(plan.agent(job.node), now) {
+        let agent = plan.agent(job.node);
+        if !ctx.executor.supports(agent.runtime) {
+            deferred.push((*key, LACKING_RUNTIME_DELAY));
+            continue;
+        }
+        if let Admission::Defer(delay) = ctx.guards.admit(agent, now) {
             deferred.push((*key, delay));
         }
     }
@@ -228,7 +238,7 @@ async fn defer_unadmitted(
     }
     tracing::debug!(
         jobs = later.len(),
-        "deferring jobs (breaker open or rate limited)"
+        "deferring jobs (runtime missing here, breaker open or rate limited)"
     );
     ctx.engine.queue.schedule(&later).await?;
     ctx.engine.queue.ack(&acks).await?;

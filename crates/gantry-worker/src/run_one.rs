@@ -154,6 +154,7 @@ pub(crate) async fn run(
                 },
                 timeout: Duration::from_secs(gantry_dag::limits::clamp_timeout_s(node.timeout_s)),
                 cancel: token,
+                secrets: Default::default(),
             };
             let agent = req.agent.clone();
             let span = tracing::info_span!("agent.execute",

@@ -19,7 +19,7 @@ struct Harness {
 }
 
 impl Harness {
-    async fn start(pool: PgPool, breaker: BreakerConfig) -> Self {
+    async fn start(pool: PgPool, breaker: BreakerConfig, executor: Executor) -> Self {
         let url = std::env::var("GANTRY_REDIS_URL")
             .expect("GANTRY_REDIS_URL must point at a running redis");
         let prefix = format!("test-guards-{}", uuid::Uuid::new_v4().simple());
@@ -48,7 +48,7 @@ impl Harness {
                 inline_advance: true,
             };
             async move {
-                gantry_worker::run(e, Arc::new(Executor::new(Default::default())), config, s)
+                gantry_worker::run(e, Arc::new(executor), config, s)
                     .await
                     .unwrap();
             }
@@ -106,17 +106,28 @@ impl Harness {
 
 #[sqlx::test(migrations = "../gantry-store/migrations")]
 async fn breaker_opens_holds_jobs_without_spending_attempts_and_closes_after_a_probe(pool: PgPool) {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("agent.sh");
+    // Not executable yet: every spawn is a runtime failure (a command that
+    // does not exist would be refused for good, like one off the list).
+    std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+    let process = gantry_executor::ProcessRuntime::new(
+        Default::default(),
+        &gantry_executor::ProcessConfig {
+            commands: vec![dir.path().to_owned()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let h = Harness::start(
         pool,
         BreakerConfig {
             threshold: 3,
             cooldown: Duration::from_millis(1500),
         },
+        Executor::new(Default::default()).with_process(process),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let exe = dir.path().join("agent.sh");
-    // The executable does not exist yet: every spawn is a runtime failure.
     let run = h
         .start_run(
             json!({"name": "flaky", "runtime": "process", "command": [exe.to_str().unwrap()],
@@ -160,7 +171,12 @@ async fn breaker_opens_holds_jobs_without_spending_attempts_and_closes_after_a_p
 
 #[sqlx::test(migrations = "../gantry-store/migrations")]
 async fn rate_limit_spreads_starts_and_spends_no_attempts(pool: PgPool) {
-    let h = Harness::start(pool, BreakerConfig::default()).await;
+    let h = Harness::start(
+        pool,
+        BreakerConfig::default(),
+        Executor::new(Default::default()),
+    )
+    .await;
     let nodes: Vec<Value> = (0..8)
         .map(|i| json!({"id": format!("n{i}"), "agent": "slow"}))
         .collect();
@@ -181,4 +197,67 @@ async fn rate_limit_spreads_starts_and_spends_no_attempts(pool: PgPool) {
     // 8 starts at 5/s with a burst of 1 take at least 7 intervals of 200 ms.
     assert!(spread >= 1300, "starts spread over only {spread} ms");
     h.stop().await;
+}
+
+#[sqlx::test(migrations = "../gantry-store/migrations")]
+async fn a_job_of_a_runtime_the_worker_lacks_waits_for_one_that_has_it(pool: PgPool) {
+    // This worker has no process runtime (no allow-list).
+    let h = Harness::start(
+        pool,
+        BreakerConfig::default(),
+        Executor::new(Default::default()),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("agent.sh");
+    std::fs::write(&exe, "#!/bin/sh\ncat >/dev/null\necho '{\"ok\": true}'\n").unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", exe.to_str().unwrap()])
+        .status()
+        .unwrap();
+    let run = h
+        .start_run(
+            json!({"name": "proc", "runtime": "process", "command": [exe.to_str().unwrap()]}),
+            json!([{"id": "a", "agent": "proc"}]),
+        )
+        .await;
+    // Long enough for the job to come back (1 s delay) at least once.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let held = h.attempts(run).await;
+    assert_eq!(
+        held[0].2, 0,
+        "an attempt was spent on a missing runtime: {held:?}"
+    );
+    assert_eq!(held[0].1, "queued", "{held:?}");
+
+    // A worker that has the runtime takes it.
+    let process = gantry_executor::ProcessRuntime::new(
+        Default::default(),
+        &gantry_executor::ProcessConfig {
+            commands: vec![dir.path().to_owned()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let config = Config {
+        id: "w2".into(),
+        queues: vec!["default".into()],
+        concurrency: 4,
+        lease: Duration::from_secs(10),
+        grace: Duration::from_secs(1),
+        breaker: BreakerConfig::default(),
+        inline_advance: true,
+    };
+    let executor = Arc::new(Executor::new(Default::default()).with_process(process));
+    let w2 = tokio::spawn(gantry_worker::run(
+        h.engine.clone(),
+        executor,
+        config,
+        h.stop.clone(),
+    ));
+    h.wait_status(run, "succeeded", Duration::from_secs(15))
+        .await;
+    assert_eq!(h.attempts(run).await[0].2, 1, "one attempt, on w2");
+    h.stop().await;
+    w2.await.unwrap().unwrap();
 }

@@ -30,7 +30,8 @@ impl Env {
     /// Builtin agents, agent `poison` (a process that SIGKILLs the worker
     /// running it on every try, two tries, until the returned file exists)
     /// and workflow `poisoned` (`p` on it, then `q` echoing its output);
-    /// starts a run of it. Returns the run id and the file that fixes it.
+    /// starts a run of it. Its workers need `GANTRY_PROCESS_USER` set to
+    /// [`Env::own_user`] (as uid 65534 the agent could not kill a root worker). Returns the run id and the file that fixes it.
     pub(crate) async fn start_poisoned(&self) -> (String, std::path::PathBuf) {
         let fixed = self.dir.path().join("fixed");
         let script = self.script(

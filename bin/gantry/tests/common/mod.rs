@@ -87,6 +87,12 @@ impl Env {
         // that a failure leaves nothing behind.
         redis_ping(&redis_url).await;
         let dir = tempfile::tempdir().expect("temp dir");
+        // Workers run process agents from here, as uid 65534 when root.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+                .expect("make the test dir traversable");
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -115,8 +121,10 @@ impl Env {
         }
     }
 
-    /// Spawn `gantry ARGS` with this test's database and Redis prefix, plus
-    /// `extra` environment variables. Its output goes to a log file.
+    /// Spawn `gantry ARGS` with this test's database and Redis prefix, the
+    /// test dir as the only place process agents may run from
+    /// (`GANTRY_PROCESS_COMMANDS`, where [`Env::script`] writes), plus `extra`
+    /// environment variables (which win). Its output goes to a log file.
     pub(crate) fn spawn(&self, name: &str, args: &[&str], extra: &[(&str, &str)]) -> Proc {
         self.spawn_exe(Path::new(bin()), name, args, extra)
     }
@@ -135,6 +143,10 @@ impl Env {
             ("GANTRY_REDIS_PREFIX".into(), self.prefix.clone()),
             ("GANTRY_LOG".into(), "info,sqlx=warn".into()),
             ("GANTRY_DB_POOL".into(), "5".into()),
+            (
+                "GANTRY_PROCESS_COMMANDS".into(),
+                self.dir.path().to_str().expect("utf-8 temp dir").into(),
+            ),
         ];
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         Proc::spawn(exe, name, args, &vars, self.dir.path())
@@ -227,7 +239,21 @@ impl Env {
         )
     }
 
-    /// Write an executable `#!/bin/sh` script into the temp dir.
+    /// `UID:GID` of this test process, for `GANTRY_PROCESS_USER` when an
+    /// agent must act as the worker's user (e.g. kill it).
+    pub(crate) fn own_user() -> String {
+        let id = |flag: &str| {
+            let out = std::process::Command::new("id")
+                .arg(flag)
+                .output()
+                .expect("run id");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        format!("{}:{}", id("-u"), id("-g"))
+    }
+
+    /// Write an executable `#!/bin/sh` script into the temp dir (agents run
+    /// it with no PATH: dash falls back to its default one).
     pub(crate) fn script(&self, name: &str, body: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
         let path = self.dir.path().join(name);

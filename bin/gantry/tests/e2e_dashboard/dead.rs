@@ -25,8 +25,14 @@ async fn a_dead_job_is_replayed_from_its_queue_page() {
     let job = format!("{id}:0");
 
     // Keep a worker running until the run ends: each one the job reaches
-    // dies (two tries, so two deaths; bounded).
-    let worker_env = [lease, ("GANTRY_DOCKER", "off")];
+    // dies (two tries, so two deaths; bounded). The agent runs as the
+    // worker's user, or it could not kill it.
+    let user = Env::own_user();
+    let worker_env = [
+        lease,
+        ("GANTRY_DOCKER", "off"),
+        ("GANTRY_PROCESS_USER", user.as_str()),
+    ];
     let mut worker = env.worker("dash-w0", &worker_env).await;
     let mut deaths = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);

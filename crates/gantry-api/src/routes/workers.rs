@@ -29,6 +29,8 @@ pub(crate) struct WorkerView {
     /// `closed`, `open` or `half_open`.
     #[schema(value_type = Vec<Object>)]
     pub(crate) breakers: Vec<gantry_queue::BreakerInfo>,
+    /// The agent runtimes it runs: `builtin`, `process`, `docker`.
+    pub(crate) runtimes: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,6 +66,7 @@ pub(crate) async fn list(State(ctx): State<Ctx>) -> Result<Json<WorkerList>> {
                 concurrency: w.concurrency,
                 running: w.running,
                 breakers: w.breakers,
+                runtimes: w.runtimes,
             })
             .collect(),
     }))

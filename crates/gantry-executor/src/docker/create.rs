@@ -5,10 +5,10 @@
 use super::{DEADLINE_MARGIN, LABEL_DEADLINE, LABEL_MANAGED};
 use crate::ExecRequest;
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
-use serde_json::Value;
+use gantry_dag::{limits, Limits};
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The user every agent runs as (nobody:nogroup).
 pub(crate) const AGENT_USER: &str = "65534:65534";
@@ -32,7 +32,7 @@ pub(crate) fn container_body(spec: &Spec<'_>) -> ContainerCreateBody {
         format!("GANTRY_ATTEMPT={}", req.env.attempt),
         format!("GANTRY_IDEMPOTENCY_KEY={}", req.env.idempotency_key()),
     ];
-    let deadline = unix_now() + req.timeout.as_secs() + 1 + DEADLINE_MARGIN.as_secs();
+    let deadline = deadline_s(unix_now(), req.timeout);
     let labels = HashMap::from([
         (LABEL_MANAGED.to_owned(), "true".to_owned()),
         ("gantry.run".to_owned(), req.env.run_id.clone()),
@@ -49,10 +49,8 @@ pub(crate) fn container_body(spec: &Spec<'_>) -> ContainerCreateBody {
     if let Some(source) = spec.workspace {
         mounts.push(bind_ro(source, WORKSPACE_TARGET));
     }
-    let limits = req.agent.limits;
-    let memory = i64::try_from(limits.memory_mb.saturating_mul(1 << 20))
-        .ok()
-        .filter(|&m| m > 0);
+    let limits = clamp_limits(req.agent.limits);
+    let memory = Some(limits.memory_bytes);
     let network = if req.agent.network == "bridge" {
         "bridge"
     } else {
@@ -71,8 +69,8 @@ pub(crate) fn container_body(spec: &Spec<'_>) -> ContainerCreateBody {
         memory,
         // Equal to memory: no swap on top of the limit.
         memory_swap: memory,
-        nano_cpus: (limits.cpus > 0.0).then_some((limits.cpus * 1e9) as i64),
-        pids_limit: i64::try_from(limits.pids).ok().filter(|&p| p > 0),
+        nano_cpus: Some(limits.nano_cpus),
+        pids_limit: Some(limits.pids),
         mounts: Some(mounts),
         auto_remove: Some(false),
         ..Default::default()
@@ -104,32 +102,48 @@ fn bind_ro(source: &Path, target: &str) -> Mount {
     }
 }
 
-/// The host directory to mount at `/workspace`: the input's string field
-/// `workspace`, when it resolves (symlinks and all) to a path under one of
-/// the canonical `allowed` roots. `Err` names the rejected path.
-pub(crate) fn workspace_mount(
-    input: &Value,
-    allowed: &[PathBuf],
-) -> Result<Option<PathBuf>, String> {
-    let Some(Value::String(raw)) = input.get("workspace") else {
-        return Ok(None);
+/// The limits a container gets: every one set, each inside the bounds of
+/// `gantry_dag::limits`, so a value past them (an older row) becomes the
+/// maximum and never overflows into 0, which Docker reads as "no limit".
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Clamped {
+    pub(crate) memory_bytes: i64,
+    pub(crate) nano_cpus: i64,
+    pub(crate) pids: i64,
+}
+
+/// Docker's smallest CPU quota (0.01 of a CPU).
+const MIN_NANO_CPUS: i64 = 10_000_000;
+
+pub(crate) fn clamp_limits(l: Limits) -> Clamped {
+    let mb = l
+        .memory_mb
+        .clamp(limits::MIN_MEMORY_MB, limits::MAX_MEMORY_MB);
+    let cpus = if l.cpus.is_nan() {
+        0.0
+    } else {
+        l.cpus.min(limits::MAX_CPUS)
     };
-    let reject = |why: &str| Err(format!("workspace {raw:?} cannot be mounted: {why}"));
-    let path = Path::new(raw);
-    if !path.is_absolute() {
-        return reject("not an absolute path");
+    // Both bounds are far inside i64, so neither conversion can saturate.
+    let nano_cpus = ((cpus * 1e9) as i64).max(MIN_NANO_CPUS);
+    Clamped {
+        memory_bytes: i64::try_from(mb.saturating_mul(1 << 20)).unwrap_or(i64::MAX),
+        nano_cpus,
+        pids: i64::try_from(l.pids.clamp(1, limits::MAX_PIDS)).unwrap_or(i64::MAX),
     }
-    if path.components().any(|c| c == Component::ParentDir) {
-        return reject("'..' is not allowed");
-    }
-    let canonical = match std::fs::canonicalize(path) {
-        Ok(p) => p,
-        Err(e) => return reject(&format!("cannot be resolved ({e})")),
-    };
-    if !allowed.iter().any(|root| canonical.starts_with(root)) {
-        return reject("not under an allowed mount");
-    }
-    Ok(Some(canonical))
+}
+
+/// The attempt's timeout, at most `MAX_TIMEOUT_S`.
+pub(crate) fn clamp_timeout(timeout: Duration) -> Duration {
+    timeout.min(Duration::from_secs(limits::MAX_TIMEOUT_S))
+}
+
+/// Unix seconds after which the reaper may kill the container: the clamped
+/// timeout plus a margin, computed without overflow.
+pub(crate) fn deadline_s(now: u64, timeout: Duration) -> u64 {
+    now.saturating_add(clamp_timeout(timeout).as_secs())
+        .saturating_add(1)
+        .saturating_add(DEADLINE_MARGIN.as_secs())
 }
 
 pub(crate) fn unix_now() -> u64 {
@@ -142,38 +156,43 @@ pub(crate) fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
-    fn workspace_must_resolve_under_an_allowed_root() {
-        let root = tempfile::tempdir().unwrap();
-        let allowed = vec![std::fs::canonicalize(root.path()).unwrap()];
-        let inside = root.path().join("repo");
-        std::fs::create_dir(&inside).unwrap();
-        let got = workspace_mount(&json!({"workspace": inside}), &allowed).unwrap();
-        assert_eq!(got, Some(std::fs::canonicalize(&inside).unwrap()));
+    fn huge_limits_become_the_maximum_never_unset() {
+        let c = clamp_limits(Limits {
+            memory_mb: u64::MAX,
+            cpus: f64::INFINITY,
+            pids: u64::MAX,
+        });
+        assert_eq!(c.memory_bytes, (limits::MAX_MEMORY_MB << 20) as i64);
+        assert_eq!(c.nano_cpus, (limits::MAX_CPUS * 1e9) as i64);
+        assert_eq!(c.pids, limits::MAX_PIDS as i64);
+        let c = clamp_limits(Limits {
+            memory_mb: 0,
+            cpus: f64::NAN,
+            pids: 0,
+        });
+        assert_eq!(c.memory_bytes, (limits::MIN_MEMORY_MB << 20) as i64);
+        assert_eq!(c.nano_cpus, MIN_NANO_CPUS);
+        assert_eq!(c.pids, 1);
+        let c = clamp_limits(Limits::default());
         assert_eq!(
-            workspace_mount(&json!({"other": 1}), &allowed).unwrap(),
-            None
+            (c.memory_bytes, c.nano_cpus, c.pids),
+            (256 << 20, 1_000_000_000, 128)
         );
+    }
 
-        let escape = format!("{}/repo/../../etc", root.path().display());
-        let err = workspace_mount(&json!({ "workspace": escape }), &allowed).unwrap_err();
-        assert!(err.contains("'..'") && err.contains("/etc"), "{err}");
-        let err = workspace_mount(&json!({"workspace": "/etc"}), &allowed).unwrap_err();
-        assert!(
-            err.contains("\"/etc\"") && err.contains("not under an allowed mount"),
-            "{err}"
+    #[test]
+    fn huge_timeouts_give_a_bounded_deadline() {
+        let max = Duration::from_secs(limits::MAX_TIMEOUT_S);
+        assert_eq!(clamp_timeout(Duration::from_secs(u64::MAX)), max);
+        assert_eq!(clamp_timeout(Duration::MAX), max);
+        let now = unix_now();
+        assert_eq!(
+            deadline_s(now, Duration::MAX),
+            now + limits::MAX_TIMEOUT_S + 1 + DEADLINE_MARGIN.as_secs()
         );
-        let err = workspace_mount(&json!({"workspace": "repo"}), &allowed).unwrap_err();
-        assert!(err.contains("absolute"), "{err}");
-
-        // A symlink inside the root pointing out of it is caught after resolution.
-        let link = root.path().join("link");
-        std::os::unix::fs::symlink("/etc", &link).unwrap();
-        let err = workspace_mount(&json!({ "workspace": link }), &allowed).unwrap_err();
-        assert!(err.contains("not under an allowed mount"), "{err}");
-        // No roots at all: nothing is mountable.
-        assert!(workspace_mount(&json!({ "workspace": inside }), &[]).is_err());
+        assert_eq!(deadline_s(u64::MAX, Duration::MAX), u64::MAX);
+        assert_eq!(deadline_s(100, Duration::from_secs(5)), 136);
     }
 }

@@ -1,17 +1,19 @@
 //! The `docker` runtime (SPEC section 3): one hardened container per attempt
 //! (no network, read-only root, no capabilities, non-root, memory/CPU/pids
 //! limits, labelled), fed the input on stdin and read back with the same caps
-//! as the `process` runtime; secrets arrive as read-only files and are
-//! redacted from the log; the container is always removed, and orphans of a
-//! crashed worker are reaped ([`DockerRuntime::reap_orphans`]).
+//! as the `process` runtime; secrets (staged by the [`crate::Executor`],
+//! which also redacts them) arrive as read-only files; the container is
+//! always removed, and orphans of a crashed worker are reaped
+//! ([`DockerRuntime::reap_orphans`]).
 
 mod create;
 mod io;
 mod reap;
-mod secrets;
+
+pub(crate) use create::clamp_timeout;
 
 use crate::protocol;
-use crate::{ErrorKind, ExecLimits, ExecOutcome, ExecRequest, ExecResult, Runtime};
+use crate::{ErrorKind, ExecLimits, ExecRequest, ExecResult, Runtime};
 use bollard::Docker;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -44,8 +46,6 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
 pub struct DockerConfig {
     /// Written to each container's `gantry.worker` label.
     pub worker_id: String,
-    /// Where secret values are read from (`GANTRY_SECRETS_DIR`), one file per name.
-    pub secrets_dir: Option<PathBuf>,
     /// Host directories under which an input's `workspace` path may be
     /// mounted (read-only, at `/workspace`).
     pub allowed_mounts: Vec<PathBuf>,
@@ -59,11 +59,10 @@ pub struct DockerConfig {
 }
 
 impl DockerConfig {
-    /// No secrets, no workspace mounts, default limits, a 60 s reap grace.
+    /// No workspace mounts, default limits, a 60 s reap grace.
     pub fn new(worker_id: impl Into<String>) -> Self {
         Self {
             worker_id: worker_id.into(),
-            secrets_dir: None,
             allowed_mounts: Vec::new(),
             limits: ExecLimits::default(),
             reap_grace: Duration::from_secs(60),
@@ -98,17 +97,7 @@ impl DockerRuntime {
         // The engine may speak an older API than bollard; talk its version.
         let docker = docker.negotiate_version().await.map_err(Error::Connect)?;
         docker.ping().await.map_err(Error::Connect)?;
-        let allowed = cfg
-            .allowed_mounts
-            .iter()
-            .filter_map(|p| match std::fs::canonicalize(p) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    tracing::warn!(path = %p.display(), error = %e, "allowed mount cannot be resolved; ignored");
-                    None
-                }
-            })
-            .collect();
+        let allowed = crate::mounts::canonical_roots(&cfg.allowed_mounts);
         Ok(Self {
             docker,
             cfg,
@@ -164,7 +153,8 @@ impl DockerRuntime {
 
 #[async_trait::async_trait]
 impl Runtime for DockerRuntime {
-    async fn execute(&self, req: ExecRequest) -> ExecResult {
+    async fn execute(&self, mut req: ExecRequest) -> ExecResult {
+        req.timeout = clamp_timeout(req.timeout);
         if req.cancel.is_cancelled() {
             return ExecResult::from_outcome(protocol::cancelled_outcome());
         }
@@ -177,7 +167,7 @@ impl Runtime for DockerRuntime {
                 )
             }
         };
-        let workspace = match create::workspace_mount(&req.input, &self.allowed) {
+        let workspace = match crate::mounts::workspace_mount(&req.input, &self.allowed) {
             Ok(w) => w,
             Err(e) => return ExecResult::failed(ErrorKind::Permanent, e),
         };
@@ -190,16 +180,12 @@ impl Runtime for DockerRuntime {
         if let Err(failed) = self.check_image(&image).await {
             return failed;
         }
-        let staged = match secrets::stage(self.cfg.secrets_dir.as_deref(), &req.agent.secrets) {
-            Ok(staged) => staged,
-            Err(e) => return ExecResult::failed(ErrorKind::Runtime, e),
-        };
         let body = create::container_body(&create::Spec {
             req: &req,
             image: &image,
             worker_id: &self.cfg.worker_id,
             workspace: workspace.as_deref(),
-            secrets: staged.mount_source(),
+            secrets: req.secrets.dir.as_deref(),
         });
         let id = match self.docker.create_container(None, body).await {
             Ok(created) => created.id,
@@ -212,22 +198,10 @@ impl Runtime for DockerRuntime {
         };
         self.set_active(&id, true);
         let removal = reap::Removal::new(self.docker.clone(), id.clone());
-        let tail_margin = staged.longest_form();
-        let mut result =
-            io::run(&self.docker, &id, input, &req, self.cfg.limits, tail_margin).await;
+        let tail_margin = req.secrets.log_margin;
+        let result = io::run(&self.docker, &id, input, &req, self.cfg.limits, tail_margin).await;
         removal.run().await;
         self.set_active(&id, false);
-
-        let values = staged.values();
-        let max_log = self.cfg.limits.max_log_bytes;
-        result.log_tail = protocol::redact_encoded(&result.log_tail, &values, max_log);
-        match &mut result.outcome {
-            ExecOutcome::Failed { error, .. } => {
-                *error = protocol::redact_encoded(error, &values, usize::MAX);
-            }
-            ExecOutcome::Succeeded(output) => protocol::redact_output(output, &values),
-        }
-        drop(staged);
         result
     }
 }

@@ -4,7 +4,10 @@
 #![allow(dead_code, unreachable_pub)]
 
 use gantry_dag::{AgentDef, Runtime};
-use gantry_executor::{AttemptEnv, ErrorKind, ExecOutcome, ExecRequest, ExecResult};
+use gantry_executor::{
+    AttemptEnv, ErrorKind, ExecLimits, ExecOutcome, ExecRequest, ExecResult, Executor,
+    ProcessConfig, ProcessRuntime,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -41,6 +44,7 @@ pub fn request(agent: AgentDef, input: Value, timeout: Duration) -> ExecRequest 
         },
         timeout,
         cancel: CancellationToken::new(),
+        secrets: Default::default(),
     }
 }
 
@@ -75,6 +79,25 @@ pub struct Scripts {
 impl Scripts {
     pub fn path(&self, name: &str) -> String {
         self.paths[name].to_str().unwrap().to_owned()
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// The process runtime allowing exactly this binary's scripts, agents
+    /// running as this test's own user.
+    pub fn process_runtime(&self, limits: ExecLimits) -> ProcessRuntime {
+        let cfg = ProcessConfig {
+            commands: vec![self.dir().to_owned()],
+            ..Default::default()
+        };
+        ProcessRuntime::new(limits, &cfg).expect("allow-list of the scripts directory")
+    }
+
+    /// An executor whose process runtime allows exactly this binary's scripts.
+    pub fn executor(&self, limits: ExecLimits) -> Executor {
+        Executor::new(limits).with_process(self.process_runtime(limits))
     }
 }
 

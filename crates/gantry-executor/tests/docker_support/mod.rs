@@ -72,6 +72,7 @@ pub fn request(agent: AgentDef, input: Value, timeout: Duration, run_id: &str) -
         },
         timeout,
         cancel: CancellationToken::new(),
+        secrets: Default::default(),
     }
 }
 

@@ -1,10 +1,18 @@
 //! The `process` runtime: runs a local executable (argv, no shell) speaking the
-//! agent protocol, with a cleared environment, bounded stdout and stderr, and
-//! the whole process group killed on timeout, cancel or oversized output.
+//! agent protocol, only when the worker's allow-list names it, with no
+//! environment but the attempt's `GANTRY_*` variables, as an unprivileged
+//! user when the worker is root, in a private working directory, with
+//! bounded stdout and stderr, and the whole process group killed on timeout,
+//! cancel or oversized output.
+
+mod policy;
+
+pub use policy::{ConfigError, ProcessUser};
 
 use crate::protocol::{self, OutputBuffer, TailBuffer};
 use crate::{ErrorKind, ExecLimits, ExecOutcome, ExecRequest, ExecResult, Runtime};
-use std::ffi::OsString;
+use policy::AllowList;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -18,28 +26,60 @@ const PIPE_LINGER: Duration = Duration::from_millis(500);
 
 const CHUNK: usize = 8 << 10;
 
+/// What a worker allows process agents.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessConfig {
+    /// `GANTRY_PROCESS_COMMANDS`: absolute paths of executable files, or of
+    /// directories under which every executable may run. Empty: no process
+    /// runtime at all.
+    pub commands: Vec<PathBuf>,
+    /// Whom agents run as (see [`ProcessUser::for_worker`]); `None`: the
+    /// worker's own user.
+    pub user: Option<ProcessUser>,
+    /// `GANTRY_ALLOWED_MOUNTS`: roots an input's `workspace` may lie under.
+    pub allowed_mounts: Vec<PathBuf>,
+}
+
 /// Runs agents as local child processes.
 #[derive(Debug, Clone)]
 pub struct ProcessRuntime {
     limits: ExecLimits,
-    /// `PATH` handed to agents; every other variable of the worker is withheld.
-    path: Option<OsString>,
+    allow: AllowList,
+    user: Option<ProcessUser>,
+    /// `allowed_mounts`, canonicalized once.
+    mounts: Vec<PathBuf>,
 }
 
 impl ProcessRuntime {
-    /// Agents get the worker's `PATH` as it is now.
-    pub fn new(limits: ExecLimits) -> Self {
-        Self {
+    /// Resolves the allow-list and the mount roots; a bad allow-list entry is
+    /// an error (the worker refuses to start).
+    pub fn new(limits: ExecLimits, cfg: &ProcessConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
             limits,
-            path: std::env::var_os("PATH"),
-        }
+            allow: AllowList::new(&cfg.commands)?,
+            user: cfg.user,
+            mounts: crate::mounts::canonical_roots(&cfg.allowed_mounts),
+        })
     }
 
-    /// Replaces the `PATH` given to agents (`None`: no `PATH` at all).
-    pub fn with_path(mut self, path: Option<OsString>) -> Self {
-        self.path = path;
-        self
+    /// Whether any command may run (an empty allow-list is no runtime).
+    pub fn is_enabled(&self) -> bool {
+        !self.allow.is_empty()
     }
+
+    /// The user the agents run as.
+    pub fn user(&self) -> ProcessUser {
+        self.user.unwrap_or_else(ProcessUser::current)
+    }
+}
+
+/// Makes this process non-dumpable, so that processes of its uid without
+/// `CAP_SYS_PTRACE` (its own process agents) cannot read its `/proc` files,
+/// `/proc/PID/environ` among them. Agents are exec'd, which makes them
+/// dumpable again; only the worker is protected.
+pub fn make_non_dumpable() -> std::io::Result<()> {
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(std::io::Error::from)
 }
 
 /// Why the wait for the agent ended.
@@ -65,13 +105,31 @@ impl Runtime for ProcessRuntime {
                 )
             }
         };
+        let exe = match self.allow.check(&argv[0]) {
+            Ok(exe) => exe,
+            Err(e) => return ExecResult::failed(ErrorKind::Permanent, e.to_string()),
+        };
+        // An allowed workspace is the working directory; else a fresh one.
+        let (cwd, _fresh) = match crate::mounts::workspace_mount(&req.input, &self.mounts) {
+            Ok(Some(ws)) => (ws, None),
+            Ok(None) => match policy::work_dir(self.user) {
+                Ok(dir) => (dir.path().to_owned(), Some(dir)),
+                Err(e) => {
+                    return ExecResult::failed(
+                        ErrorKind::Runtime,
+                        format!("cannot create a working directory: {e}"),
+                    )
+                }
+            },
+            Err(e) => return ExecResult::failed(ErrorKind::Permanent, e),
+        };
         let input = match serde_json::to_vec(&req.input) {
             Ok(input) => input,
             Err(e) => {
                 return ExecResult::failed(ErrorKind::Runtime, format!("cannot encode input: {e}"))
             }
         };
-        let mut cmd = self.command(argv, &req);
+        let mut cmd = self.command(&exe, argv, &cwd, &req);
         let mut child = match cmd.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -95,7 +153,13 @@ impl Runtime for ProcessRuntime {
             let _ = stdin.write_all(&input).await;
             let _ = stdin.shutdown().await;
         });
-        let tail = Arc::new(Mutex::new(TailBuffer::new(self.limits.max_log_bytes)));
+        // The margin keeps a secret cut at the front redactable; the
+        // executor cuts the tail to the limit after redacting.
+        let capacity = self
+            .limits
+            .max_log_bytes
+            .saturating_add(req.secrets.log_margin);
+        let tail = Arc::new(Mutex::new(TailBuffer::new(capacity)));
         let drain = tokio::spawn(drain_tail(stderr, Arc::clone(&tail)));
 
         let end = tokio::select! {
@@ -144,11 +208,18 @@ impl Runtime for ProcessRuntime {
 }
 
 impl ProcessRuntime {
-    fn command(&self, argv: &[String], req: &ExecRequest) -> Command {
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..]).env_clear();
-        if let Some(path) = &self.path {
-            cmd.env("PATH", path);
+    /// `exe` is the resolved `argv[0]`. The environment holds the attempt's
+    /// `GANTRY_*` variables and nothing of the worker's, not even `PATH`.
+    fn command(&self, exe: &Path, argv: &[String], cwd: &Path, req: &ExecRequest) -> Command {
+        let mut cmd = Command::new(exe);
+        cmd.args(&argv[1..]).env_clear().current_dir(cwd);
+        if let Some(dir) = &req.secrets.dir {
+            cmd.env("GANTRY_SECRETS_PATH", dir);
+        }
+        // As root, std also drops every supplementary group (setgroups(0))
+        // before switching uid.
+        if let Some(user) = self.user {
+            cmd.uid(user.uid).gid(user.gid);
         }
         cmd.env("GANTRY_RUN_ID", &req.env.run_id)
             .env("GANTRY_NODE_ID", &req.env.node_id)

@@ -1,14 +1,22 @@
-//! Secrets for one attempt: read from the worker's secrets directory into a
-//! private per-attempt directory that is bind-mounted read-only at
-//! `/run/secrets` and removed with the attempt. The values are kept only to
-//! redact them from logs and errors.
+//! Secrets for one attempt, shared by the `docker` and `process` runtimes:
+//! read from the worker's secrets directory into a private per-attempt
+//! directory (bind-mounted read-only at `/run/secrets` for a container, named
+//! by `GANTRY_SECRETS_PATH` for a process) and removed with the attempt. The
+//! values are kept only to redact them from logs, errors and outputs.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// The agent's uid and gid inside the container.
-const AGENT_ID: u32 = 65534;
+/// Who reads the staged files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reader {
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    /// The reader is a host process (not a container with only the inner
+    /// directory mounted), so it must be able to traverse the parent too.
+    pub(crate) on_host: bool,
+}
 
 /// Staged secrets; dropping this removes the directory.
 #[derive(Debug, Default)]
@@ -40,9 +48,13 @@ impl Staged {
     }
 }
 
-/// Copies each named secret from `dir` into a fresh directory the agent's
-/// user can read. `Err` explains which secret is missing and why.
-pub(crate) fn stage(dir: Option<&Path>, names: &[String]) -> Result<Staged, String> {
+/// Copies each named secret from `dir` into a fresh directory `reader` can
+/// read. `Err` explains which secret is missing and why (never a value).
+pub(crate) fn stage(
+    dir: Option<&Path>,
+    names: &[String],
+    reader: Reader,
+) -> Result<Staged, String> {
     if names.is_empty() {
         return Ok(Staged::default());
     }
@@ -56,7 +68,12 @@ pub(crate) fn stage(dir: Option<&Path>, names: &[String]) -> Result<Staged, Stri
         .prefix("gantry-secrets-")
         .tempdir()
         .map_err(|e| format!("cannot create a secrets directory: {e}"))?;
-    // Host-private: the values must not be readable by other host users.
+    // Host-private: the values must not be readable by other host users. A
+    // host process reader owns it (a container only sees the inner mount).
+    if reader.on_host {
+        std::os::unix::fs::chown(parent.path(), Some(reader.uid), Some(reader.gid))
+            .map_err(|e| format!("cannot hand the secrets directory to the agent's user: {e}"))?;
+    }
     fs::set_permissions(parent.path(), fs::Permissions::from_mode(0o700))
         .map_err(|e| format!("cannot protect the secrets directory: {e}"))?;
     let mount = parent.path().join("secrets");
@@ -70,10 +87,11 @@ pub(crate) fn stage(dir: Option<&Path>, names: &[String]) -> Result<Staged, Stri
             .map_err(|e| format!("secret {name} is not available on this worker: {e}"))?;
         let file = mount.join(name);
         fs::write(&file, &value).map_err(|e| format!("cannot stage secret {name}: {e}"))?;
-        restrict(&file, 0o400, 0o444).map_err(|e| format!("cannot stage secret {name}: {e}"))?;
+        restrict(&file, reader, 0o400, 0o444)
+            .map_err(|e| format!("cannot stage secret {name}: {e}"))?;
         values.push(String::from_utf8_lossy(&value).into_owned());
     }
-    restrict(&mount, 0o500, 0o555).map_err(|e| format!("cannot stage secrets: {e}"))?;
+    restrict(&mount, reader, 0o500, 0o555).map_err(|e| format!("cannot stage secrets: {e}"))?;
     Ok(Staged {
         parent: Some(parent),
         mount: Some(mount),
@@ -81,18 +99,18 @@ pub(crate) fn stage(dir: Option<&Path>, names: &[String]) -> Result<Staged, Stri
     })
 }
 
-/// Hands `path` to the agent's user with `owned_mode`; a worker that may not
+/// Hands `path` to the reader with `owned_mode`; a worker that may not
 /// chown (not root) falls back to `shared_mode`, readable by everyone (the
 /// parent directory still keeps other host users out).
-fn restrict(path: &Path, owned_mode: u32, shared_mode: u32) -> std::io::Result<()> {
-    let mode = match std::os::unix::fs::chown(path, Some(AGENT_ID), Some(AGENT_ID)) {
+fn restrict(path: &Path, reader: Reader, owned_mode: u32, shared_mode: u32) -> std::io::Result<()> {
+    let mode = match std::os::unix::fs::chown(path, Some(reader.uid), Some(reader.gid)) {
         Ok(()) => owned_mode,
         Err(_) => shared_mode,
     };
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
 }
 
-fn is_plain_name(name: &str) -> bool {
+pub(crate) fn is_plain_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
 }
 
@@ -115,11 +133,17 @@ impl Drop for Staged {
 mod tests {
     use super::*;
 
+    const READER: Reader = Reader {
+        uid: 65534,
+        gid: 65534,
+        on_host: false,
+    };
+
     #[test]
     fn stages_readable_copies_and_removes_them() {
         let src = tempfile::tempdir().unwrap();
         fs::write(src.path().join("TOKEN"), "abc\n").unwrap();
-        let staged = stage(Some(src.path()), &["TOKEN".to_owned()]).unwrap();
+        let staged = stage(Some(src.path()), &["TOKEN".to_owned()], READER).unwrap();
         let mount = staged.mount_source().unwrap().to_owned();
         assert_eq!(fs::read(mount.join("TOKEN")).unwrap(), b"abc\n");
         assert_eq!(staged.values(), vec!["abc\n"]);
@@ -136,12 +160,12 @@ mod tests {
     #[test]
     fn missing_secret_or_directory_or_bad_name_is_an_error() {
         let src = tempfile::tempdir().unwrap();
-        let err = stage(Some(src.path()), &["NOPE".to_owned()]).unwrap_err();
+        let err = stage(Some(src.path()), &["NOPE".to_owned()], READER).unwrap_err();
         assert!(err.contains("secret NOPE is not available"), "{err}");
-        let err = stage(None, &["A".to_owned()]).unwrap_err();
+        let err = stage(None, &["A".to_owned()], READER).unwrap_err();
         assert!(err.contains("GANTRY_SECRETS_DIR"), "{err}");
-        let err = stage(Some(src.path()), &["../etc/passwd".to_owned()]).unwrap_err();
+        let err = stage(Some(src.path()), &["../etc/passwd".to_owned()], READER).unwrap_err();
         assert!(err.contains("not a plain file name"), "{err}");
-        assert!(stage(None, &[]).unwrap().mount_source().is_none());
+        assert!(stage(None, &[], READER).unwrap().mount_source().is_none());
     }
 }
