@@ -8,6 +8,7 @@ mod advance_impl;
 mod agent_check;
 mod backoff;
 mod backoff_impl;
+mod condition;
 mod graph;
 pub mod limits;
 mod model;
@@ -20,6 +21,9 @@ mod validate_impl;
 
 pub use advance::{advance, Action, Event, NodeState, Outcome, RunState, Transition};
 pub use backoff::Backoff;
+pub use condition::{
+    Condition, ConditionError, EvalError, NodeFacts, MAX_CONDITION_BYTES, MAX_CONDITION_NESTING,
+};
 pub use model::{
     AgentDef, Approval, Limits, NodeDef, RateLimit, RetryPolicy, Runtime, WorkflowDef, BUILTINS,
 };
