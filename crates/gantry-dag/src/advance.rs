@@ -5,7 +5,7 @@
 //! nodes and the actions in one Postgres transaction.
 
 use crate::plan::Plan;
-use crate::status::{NodeStatus, RunStatus};
+use crate::status::{NodeStatus, RunStatus, SkipReason};
 use crate::validate::ValidatedDag;
 use crate::NodeIdx;
 use std::collections::BTreeMap;
@@ -21,8 +21,49 @@ pub struct NodeState {
     /// Attempts spent against the retry budget since the run started or was
     /// last retried by hand. The claim increments it too.
     pub tries: u32,
-    /// Parents that have not succeeded yet.
+    /// Parents that have not finished yet (succeeded, failed or skipped).
     pub waiting_on: u32,
+    /// Finished parents that failed.
+    pub failed_parents: u32,
+    /// Finished parents that were skipped.
+    pub skipped_parents: u32,
+    /// Why the node was skipped, when it was.
+    pub skip_reason: Option<SkipReason>,
+}
+
+impl NodeState {
+    /// A node of a new run, waiting for `parents`.
+    pub fn pending(parents: u32) -> Self {
+        Self {
+            status: NodeStatus::Pending,
+            attempt: 0,
+            tries: 0,
+            waiting_on: parents,
+            failed_parents: 0,
+            skipped_parents: 0,
+            skip_reason: None,
+        }
+    }
+}
+
+/// What a node's `when` may read of one ancestor: its status as stored
+/// (a node in the loaded view reads as its current status instead), its
+/// output (read only if it succeeded) and its error (only if it failed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fact {
+    pub status: NodeStatus,
+    pub output: serde_json::Value,
+    pub error: Option<String>,
+}
+
+/// What `when` conditions read: the run's id and input, and the facts of
+/// the nodes [`RunState::facts_view`] named. Empty for a workflow without
+/// conditions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Facts {
+    pub run_id: String,
+    pub input: serde_json::Value,
+    pub nodes: BTreeMap<NodeIdx, Fact>,
 }
 
 /// What the store keeps of one run for the state machine.
@@ -35,6 +76,8 @@ pub struct RunState {
     pub failed: u32,
     /// The loaded nodes: all of them, or the view an event needs.
     pub nodes: BTreeMap<NodeIdx, NodeState>,
+    /// What conditions read (see [`RunState::facts_view`]).
+    pub facts: Facts,
 }
 
 /// How an attempt ended.
@@ -88,12 +131,22 @@ pub enum Action {
     FinishRun { status: RunStatus },
 }
 
+/// Why the state machine itself failed a node (not an attempt's result).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeFailure {
+    /// Its `when` did not evaluate to a bool.
+    #[error("{0}")]
+    Condition(#[from] crate::EvalError),
+}
+
 /// The result of applying one event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Transition {
     /// Nodes whose [`NodeState`] changed (their new state is in the `RunState`).
     pub changed: Vec<NodeIdx>,
     pub actions: Vec<Action>,
+    /// Nodes this transition failed by itself, with the cause (their error).
+    pub failures: Vec<(NodeIdx, NodeFailure)>,
 }
 
 impl RunState {
@@ -108,6 +161,13 @@ impl RunState {
     /// `None` means every node.
     pub fn view(dag: &ValidatedDag, event: &Event) -> Option<Vec<NodeIdx>> {
         crate::advance_impl::view(dag, event)
+    }
+
+    /// The nodes whose [`Fact`]s the conditions that `event` may decide
+    /// read (empty when there are none); the store loads them into
+    /// [`RunState::facts`] with the run's id and input.
+    pub fn facts_view(dag: &ValidatedDag, event: &Event) -> Vec<NodeIdx> {
+        crate::advance_impl::facts_view(dag, event)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Implementation of the state machine (see `advance.rs` for the contract).
 
 use crate::*;
+use std::collections::BTreeMap;
 
 /// Collects changed nodes and actions while an event is applied.
 struct Tx<'s> {
@@ -41,20 +42,137 @@ impl Tx<'_> {
         self.set(idx, ns);
     }
 
-    /// `idx` failed for good: count it and skip its pending descendants.
-    fn fail(&mut self, dag: &ValidatedDag, idx: NodeIdx, mut ns: NodeState) {
+    /// `idx` failed for good: count it, then decide its children.
+    fn fail(&mut self, dag: &ValidatedDag, plan: &Plan, idx: NodeIdx, mut ns: NodeState) {
         ns.status = NodeStatus::Failed;
         self.set(idx, ns);
         self.state.remaining = self.state.remaining.saturating_sub(1);
         self.state.failed = self.state.failed.saturating_add(1);
-        for d in dag.descendants(idx) {
-            let Some(mut ds) = self.get(d) else { continue };
-            if ds.status == NodeStatus::Pending {
-                ds.status = NodeStatus::Skipped;
-                self.set(d, ds);
-                self.state.remaining = self.state.remaining.saturating_sub(1);
+        self.settle(dag, plan, idx);
+    }
+
+    /// `idx` just finished (succeeded, failed or skipped): tell each
+    /// pending child, and decide every child whose parents have now all
+    /// finished, by its trigger rule and then its `when`. A child that is
+    /// skipped or fails here finishes too, so the decision walks on down.
+    fn settle(&mut self, dag: &ValidatedDag, plan: &Plan, idx: NodeIdx) {
+        let mut finished = vec![idx];
+        while let Some(n) = finished.pop() {
+            let Some(status) = self.get(n).map(|s| s.status) else {
+                continue;
+            };
+            for &c in dag.children(n) {
+                let Some(mut cs) = self.get(c) else { continue };
+                if cs.status != NodeStatus::Pending {
+                    continue;
+                }
+                cs.waiting_on = cs.waiting_on.saturating_sub(1);
+                match status {
+                    NodeStatus::Failed => cs.failed_parents = cs.failed_parents.saturating_add(1),
+                    NodeStatus::Skipped => {
+                        cs.skipped_parents = cs.skipped_parents.saturating_add(1);
+                    }
+                    _ => {}
+                }
+                if cs.waiting_on > 0 {
+                    self.set(c, cs);
+                    continue;
+                }
+                if self.decide(dag, plan, c, cs) {
+                    finished.push(c);
+                }
             }
         }
+    }
+
+    /// Decide a pending node whose parents have all finished: queue it,
+    /// skip it or fail it. Returns whether it finished (skipped or failed).
+    fn decide(&mut self, dag: &ValidatedDag, plan: &Plan, idx: NodeIdx, mut ns: NodeState) -> bool {
+        let decision = match rule_verdict(dag.node(idx).trigger_rule, &ns) {
+            Some(reason) => Decision::Skip(reason),
+            None => match dag.condition(idx) {
+                None => Decision::Run,
+                Some(cond) => match cond.eval(
+                    &self.state.facts.input,
+                    &self.state.facts.run_id,
+                    &self.condition_facts(dag, cond),
+                ) {
+                    Ok(true) => Decision::Run,
+                    Ok(false) => Decision::Skip(SkipReason::ConditionFalse),
+                    Err(e) => Decision::Fail(e.into()),
+                },
+            },
+        };
+        match decision {
+            Decision::Run => {
+                self.make_ready(plan, idx, ns);
+                false
+            }
+            Decision::Skip(reason) => {
+                ns.status = NodeStatus::Skipped;
+                ns.skip_reason = Some(reason);
+                self.set(idx, ns);
+                self.state.remaining = self.state.remaining.saturating_sub(1);
+                true
+            }
+            Decision::Fail(why) => {
+                ns.status = NodeStatus::Failed;
+                self.set(idx, ns);
+                self.state.remaining = self.state.remaining.saturating_sub(1);
+                self.state.failed = self.state.failed.saturating_add(1);
+                self.out.failures.push((idx, why));
+                true
+            }
+        }
+    }
+
+    /// The facts a condition reads, each with the node's current status.
+    fn condition_facts(&self, dag: &ValidatedDag, cond: &Condition) -> BTreeMap<String, NodeFacts> {
+        cond.nodes()
+            .filter_map(|id| {
+                let idx = dag.idx(id)?;
+                let fact = self.state.facts.nodes.get(&idx);
+                debug_assert!(fact.is_some(), "facts of node {idx} missing from the view");
+                let status = match self.state.nodes.get(&idx) {
+                    Some(ns) => ns.status,
+                    None => fact?.status,
+                };
+                let output = match (status, fact) {
+                    (NodeStatus::Succeeded, Some(f)) => f.output.clone(),
+                    _ => serde_json::Value::Null,
+                };
+                let error = match status {
+                    NodeStatus::Failed => fact.and_then(|f| f.error.clone()),
+                    _ => None,
+                };
+                let facts = NodeFacts {
+                    status: status.as_str().to_owned(),
+                    output,
+                    error,
+                };
+                Some((id.to_owned(), facts))
+            })
+            .collect()
+    }
+}
+
+enum Decision {
+    Run,
+    Skip(SkipReason),
+    Fail(NodeFailure),
+}
+
+/// `None` when `rule` lets the node go on to its `when`; else why it is
+/// skipped.
+fn rule_verdict(rule: TriggerRule, ns: &NodeState) -> Option<SkipReason> {
+    let (failed, skipped) = (ns.failed_parents > 0, ns.skipped_parents > 0);
+    match rule {
+        TriggerRule::AllSucceeded if failed => Some(SkipReason::UpstreamFailed),
+        TriggerRule::AllSucceeded if skipped => Some(SkipReason::UpstreamSkipped),
+        TriggerRule::NoneFailed if failed => Some(SkipReason::UpstreamFailed),
+        TriggerRule::OneFailed if !failed && skipped => Some(SkipReason::UpstreamSkipped),
+        TriggerRule::OneFailed if !failed => Some(SkipReason::ConditionFalse),
+        _ => None,
     }
 }
 
@@ -78,21 +196,14 @@ fn parent_count(dag: &ValidatedDag, idx: NodeIdx) -> u32 {
 
 pub(crate) fn start(dag: &ValidatedDag, plan: &Plan) -> (RunState, Vec<Action>) {
     let nodes = (0..dag.len() as NodeIdx)
-        .map(|i| {
-            let ns = NodeState {
-                status: NodeStatus::Pending,
-                attempt: 0,
-                tries: 0,
-                waiting_on: parent_count(dag, i),
-            };
-            (i, ns)
-        })
+        .map(|i| (i, NodeState::pending(parent_count(dag, i))))
         .collect();
     let mut state = RunState {
         status: RunStatus::Running,
         remaining: u32::try_from(dag.len()).unwrap_or(u32::MAX),
         failed: 0,
         nodes,
+        facts: Facts::default(),
     };
     let mut tx = Tx {
         state: &mut state,
@@ -108,30 +219,72 @@ pub(crate) fn start(dag: &ValidatedDag, plan: &Plan) -> (RunState, Vec<Action>) 
 }
 
 pub(crate) fn view(dag: &ValidatedDag, event: &Event) -> Option<Vec<NodeIdx>> {
-    let (node, children, descendants) = match *event {
+    let (node, failed) = match *event {
         Event::Finished {
             node,
             outcome: Outcome::Succeeded,
             ..
-        } => (node, true, false),
-        Event::Finished { node, .. } | Event::LeaseExpired { node, .. } => (node, true, true),
-        Event::Approved { node } => (node, true, false),
-        Event::Rejected { node } => (node, false, true),
+        } => (node, false),
+        Event::Finished { node, .. }
+        | Event::LeaseExpired { node, .. }
+        | Event::Rejected { node } => (node, true),
+        Event::Approved { node } => {
+            return Some(if (node as usize) < dag.len() {
+                vec![node]
+            } else {
+                Vec::new()
+            })
+        }
         Event::Cancel | Event::Retry => return None,
     };
     if node as usize >= dag.len() {
         return Some(Vec::new());
     }
     let mut out = vec![node];
-    if children {
-        out.extend_from_slice(dag.children(node));
-    }
-    if descendants {
+    if failed {
+        // A failure is decided for every descendant, one level at a time.
         out.extend(dag.descendants(node));
+    } else {
+        // A success decides the children; only a child that can be skipped
+        // or failed by its decision takes the decision further down.
+        for &c in dag.children(node) {
+            out.push(c);
+            if may_finish_when_decided(dag, c) {
+                out.extend(dag.descendants(c));
+            }
+        }
     }
     out.sort_unstable();
     out.dedup();
     Some(out)
+}
+
+/// Whether deciding `idx` after a parent succeeded can skip or fail it:
+/// it has a `when`, waits for a failure, or has other parents that may
+/// have failed or been skipped.
+fn may_finish_when_decided(dag: &ValidatedDag, idx: NodeIdx) -> bool {
+    let rule = dag.node(idx).trigger_rule;
+    dag.condition(idx).is_some()
+        || rule == TriggerRule::OneFailed
+        || (rule != TriggerRule::AllDone && dag.parents(idx).len() > 1)
+}
+
+pub(crate) fn facts_view(dag: &ValidatedDag, event: &Event) -> Vec<NodeIdx> {
+    if !dag.has_conditions() || *event == Event::Cancel {
+        return Vec::new();
+    }
+    let candidates: Vec<NodeIdx> = match view(dag, event) {
+        Some(v) => v,
+        None => (0..dag.len() as NodeIdx).collect(),
+    };
+    let mut out: Vec<NodeIdx> = candidates
+        .into_iter()
+        .filter_map(|c| dag.condition(c))
+        .flat_map(|cond| cond.nodes().filter_map(|id| dag.idx(id)))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 pub(crate) fn advance(
@@ -175,7 +328,7 @@ pub(crate) fn advance(
         },
         Event::Rejected { node } => match waiting_approval(&tx, dag, node) {
             Some(ns) => {
-                tx.fail(dag, node, ns);
+                tx.fail(dag, plan, node, ns);
                 true
             }
             None => false,
@@ -232,15 +385,7 @@ fn finished(
             ns.status = NodeStatus::Succeeded;
             tx.set(node, ns);
             tx.state.remaining = tx.state.remaining.saturating_sub(1);
-            for &c in dag.children(node) {
-                let Some(mut cs) = tx.get(c) else { continue };
-                cs.waiting_on = cs.waiting_on.saturating_sub(1);
-                if cs.waiting_on == 0 && cs.status == NodeStatus::Pending {
-                    tx.make_ready(plan, c, cs);
-                } else {
-                    tx.set(c, cs);
-                }
-            }
+            tx.settle(dag, plan, node);
         }
         Outcome::Failed { retryable: true } if ns.tries < retry_policy(plan, node).max_attempts => {
             ns.status = NodeStatus::Retrying;
@@ -248,7 +393,7 @@ fn finished(
             let delay = Backoff::delay_after(&retry_policy(plan, node), ns.tries, jitter);
             tx.out.actions.push(Action::Schedule { node, delay });
         }
-        Outcome::Failed { .. } => tx.fail(dag, node, ns),
+        Outcome::Failed { .. } => tx.fail(dag, plan, node, ns),
     }
     true
 }
@@ -301,7 +446,7 @@ fn retry(tx: &mut Tx<'_>, dag: &ValidatedDag, plan: &Plan) -> bool {
         }
     }
     // Waiting counts come from the old statuses of parents: a reset node's
-    // parents are either succeeded (kept) or reset themselves.
+    // parents are either succeeded (kept, finished) or reset themselves.
     for &idx in &reset {
         if idx as usize >= dag.len() {
             continue;
@@ -309,36 +454,50 @@ fn retry(tx: &mut Tx<'_>, dag: &ValidatedDag, plan: &Plan) -> bool {
         let waiting_on = dag
             .parents(idx)
             .iter()
-            .filter(|&&p| {
-                tx.get(p)
-                    .is_none_or(|ps| ps.status != NodeStatus::Succeeded)
-            })
+            .filter(|&&p| is_reset.get(p as usize).copied().unwrap_or(true))
             .count();
         if let Some(mut ns) = tx.get(idx) {
             ns.status = NodeStatus::Pending;
             ns.tries = 0;
             ns.waiting_on = u32::try_from(waiting_on).unwrap_or(u32::MAX);
+            ns.failed_parents = 0;
+            ns.skipped_parents = 0;
+            ns.skip_reason = None;
             tx.set(idx, ns);
         }
     }
+    // The run's counters first: deciding below counts what it finishes.
+    tx.state.remaining = tx
+        .state
+        .remaining
+        .saturating_add(u32::try_from(reset.len()).unwrap_or(u32::MAX));
     for &idx in dag.topo() {
         if !is_reset[idx as usize] {
             continue;
         }
         if let Some(ns) = tx.get(idx) {
-            if ns.status == NodeStatus::Pending && ns.waiting_on == 0 {
-                tx.make_ready(plan, idx, ns);
+            if ns.status == NodeStatus::Pending
+                && ns.waiting_on == 0
+                && tx.decide(dag, plan, idx, ns)
+            {
+                tx.settle(dag, plan, idx);
             }
         }
     }
-    let count = |pred: fn(NodeStatus) -> bool| {
-        let n = tx.state.nodes.values().filter(|ns| pred(ns.status)).count();
-        u32::try_from(n).unwrap_or(u32::MAX)
-    };
-    let remaining = count(|s| !s.is_terminal());
-    let failed = count(|s| s == NodeStatus::Failed);
-    tx.state.remaining = remaining;
-    tx.state.failed = failed;
+    let failed = tx
+        .state
+        .nodes
+        .values()
+        .filter(|ns| ns.status == NodeStatus::Failed)
+        .count();
+    tx.state.failed = u32::try_from(failed).unwrap_or(u32::MAX);
+    let remaining = tx
+        .state
+        .nodes
+        .values()
+        .filter(|ns| !ns.status.is_terminal())
+        .count();
+    tx.state.remaining = u32::try_from(remaining).unwrap_or(u32::MAX);
     tx.state.status = RunStatus::Running;
     true
 }

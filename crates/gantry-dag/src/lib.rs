@@ -19,16 +19,19 @@ mod template_impl;
 mod validate;
 mod validate_impl;
 
-pub use advance::{advance, Action, Event, NodeState, Outcome, RunState, Transition};
+pub use advance::{
+    advance, Action, Event, Fact, Facts, NodeFailure, NodeState, Outcome, RunState, Transition,
+};
 pub use backoff::Backoff;
 pub use condition::{
     Condition, ConditionError, EvalError, NodeFacts, MAX_CONDITION_BYTES, MAX_CONDITION_NESTING,
 };
 pub use model::{
-    AgentDef, Approval, Limits, NodeDef, RateLimit, RetryPolicy, Runtime, WorkflowDef, BUILTINS,
+    AgentDef, Approval, Limits, NodeDef, RateLimit, RetryPolicy, Runtime, TriggerRule, WorkflowDef,
+    BUILTINS,
 };
 pub use plan::{NodePlan, Plan};
-pub use status::{NodeStatus, RunStatus, UnknownStatus};
+pub use status::{NodeStatus, RunStatus, SkipReason, UnknownStatus};
 pub use template::{refs, render, TemplateError, TemplateRef};
 pub use validate::{is_valid_name, Problem, ValidatedDag, DEFAULT_MAX_NODES};
 

@@ -32,6 +32,34 @@ pub struct NodeDef {
     /// Overrides the agent's timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_s: Option<u64>,
+    /// Decides, once every parent has finished, whether the node runs.
+    #[serde(default, skip_serializing_if = "TriggerRule::is_default")]
+    pub trigger_rule: TriggerRule,
+    /// A CEL condition checked after the trigger rule passes; false skips
+    /// the node (see [`crate::Condition`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+}
+
+/// When a node whose parents have all finished runs (SPEC section 2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerRule {
+    /// Every parent succeeded.
+    #[default]
+    AllSucceeded,
+    /// No parent failed (skipped parents are fine).
+    NoneFailed,
+    /// Always.
+    AllDone,
+    /// At least one parent failed.
+    OneFailed,
+}
+
+impl TriggerRule {
+    fn is_default(&self) -> bool {
+        *self == Self::AllSucceeded
+    }
 }
 
 fn empty_object() -> Value {

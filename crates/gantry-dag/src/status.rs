@@ -14,6 +14,40 @@ pub enum RunStatus {
     Cancelled,
 }
 
+/// Why a node was skipped (SPEC section 2.1, `skip_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Its `when` evaluated to false, or its trigger rule's condition did
+    /// not hold (`one_failed` with no failed parent).
+    ConditionFalse,
+    /// A parent failed and its trigger rule needs none to.
+    UpstreamFailed,
+    /// A parent was skipped and its trigger rule needs every parent to
+    /// succeed.
+    UpstreamSkipped,
+}
+
+impl SkipReason {
+    pub const ALL: [SkipReason; 3] = [
+        Self::ConditionFalse,
+        Self::UpstreamFailed,
+        Self::UpstreamSkipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConditionFalse => "condition_false",
+            Self::UpstreamFailed => "upstream_failed",
+            Self::UpstreamSkipped => "upstream_skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
 /// Status of one node of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

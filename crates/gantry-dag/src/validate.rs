@@ -3,9 +3,10 @@
 
 use crate::model::{AgentDef, NodeDef, WorkflowDef};
 use crate::template::TemplateRef;
-use crate::NodeIdx;
+use crate::{Condition, NodeIdx};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Default bound on the number of nodes of one workflow (SPEC section 2).
 pub const DEFAULT_MAX_NODES: usize = 5_000;
@@ -46,6 +47,8 @@ pub struct ValidatedDag {
     children: Vec<Vec<NodeIdx>>,
     /// Template references of each node's input.
     refs: Vec<Vec<TemplateRef>>,
+    /// Each node's compiled `when`.
+    conditions: Vec<Option<Arc<Condition>>>,
     topo: Vec<NodeIdx>,
 }
 
@@ -97,6 +100,16 @@ impl ValidatedDag {
         &self.refs[idx as usize]
     }
 
+    /// The node's compiled `when`, if it has one.
+    pub fn condition(&self, idx: NodeIdx) -> Option<&Condition> {
+        self.conditions.get(idx as usize)?.as_deref()
+    }
+
+    /// Whether any node has a `when`.
+    pub fn has_conditions(&self) -> bool {
+        self.conditions.iter().any(Option::is_some)
+    }
+
     /// Nodes without dependencies, in definition order.
     pub fn roots(&self) -> impl Iterator<Item = NodeIdx> + '_ {
         (0..self.len() as NodeIdx).filter(|i| self.parents[*i as usize].is_empty())
@@ -130,6 +143,7 @@ impl ValidatedDag {
         parents: Vec<Vec<NodeIdx>>,
         children: Vec<Vec<NodeIdx>>,
         refs: Vec<Vec<TemplateRef>>,
+        conditions: Vec<Option<Arc<Condition>>>,
         topo: Vec<NodeIdx>,
     ) -> Self {
         Self {
@@ -138,6 +152,7 @@ impl ValidatedDag {
             parents,
             children,
             refs,
+            conditions,
             topo,
         }
     }

@@ -6,8 +6,9 @@ use crate::model::{RetryPolicy, WorkflowDef};
 use crate::template::TemplateRef;
 use crate::template_impl::collect;
 use crate::validate::{is_valid_name, Problem, ValidatedDag};
-use crate::{limits, NodeIdx};
+use crate::{limits, Condition, NodeIdx};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 pub(crate) use crate::agent_check::agent_problems;
 
@@ -240,19 +241,63 @@ pub(crate) fn validate(
         refs.push(unique);
         located.push(found);
     }
+    // Conditions: they compile, and every node they read is an ancestor
+    // (checked with the templates' targets below).
+    let mut conditions: Vec<Option<Arc<Condition>>> = Vec::with_capacity(n);
+    for (i, node) in def.nodes.iter().enumerate() {
+        let compiled = node
+            .when
+            .as_deref()
+            .and_then(|src| match Condition::compile(src) {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    problems.push(problem(
+                        format!("nodes[{i}].when"),
+                        "bad_condition",
+                        format!("node {:?}: {e}", node.id),
+                    ));
+                    None
+                }
+            });
+        conditions.push(compiled);
+    }
     let mut targets: Vec<NodeIdx> = Vec::new();
     let mut is_target = vec![false; n];
-    for r in located.iter().flatten().map(|(_, r)| r) {
-        if let TemplateRef::NodeOutput { node, .. } = r {
-            if let Some(&t) = index.get(node) {
-                if !is_target[t as usize] {
-                    is_target[t as usize] = true;
-                    targets.push(t);
-                }
+    let named = located
+        .iter()
+        .flatten()
+        .filter_map(|(_, r)| match r {
+            TemplateRef::NodeOutput { node, .. } => Some(node.as_str()),
+            TemplateRef::RunInput { .. } => None,
+        })
+        .chain(conditions.iter().flatten().flat_map(|c| c.nodes()));
+    for node in named {
+        if let Some(&t) = index.get(node) {
+            if !is_target[t as usize] {
+                is_target[t as usize] = true;
+                targets.push(t);
             }
         }
     }
     let ancestry = Ancestry::new(&parents, &sccs, &targets);
+    for (i, cond) in conditions.iter().enumerate() {
+        let id = &def.nodes[i].id;
+        for target in cond.iter().flat_map(|c| c.nodes()) {
+            let why = match index.get(target) {
+                None => format!("node {id:?} when reads unknown node {target:?}"),
+                Some(&t) if t as usize == i => format!("node {id:?} when reads itself"),
+                Some(&t) if !ancestry.is_ancestor(t, i as NodeIdx) => format!(
+                    "node {id:?} when reads node {target:?}, which is not an ancestor (add it to depends_on)"
+                ),
+                Some(_) => continue,
+            };
+            problems.push(problem(
+                format!("nodes[{i}].when"),
+                "condition_not_ancestor",
+                why,
+            ));
+        }
+    }
     for (i, found) in located.iter().enumerate() {
         let id = &def.nodes[i].id;
         for (field, r) in found {
@@ -283,6 +328,6 @@ pub(crate) fn validate(
     debug_assert!(!cyclic);
     let topo = kahn(&parents, &children);
     Ok(ValidatedDag::from_parts(
-        def, index, parents, children, refs, topo,
+        def, index, parents, children, refs, conditions, topo,
     ))
 }

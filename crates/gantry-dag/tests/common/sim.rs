@@ -60,6 +60,7 @@ impl Sim<'_> {
             remaining: self.state.remaining,
             failed: self.state.failed,
             nodes: ids.iter().map(|i| (*i, self.state.nodes[i])).collect(),
+            facts: self.state.facts.clone(),
         };
         let t = advance(self.dag, self.plan, &mut scratch, event, jitter);
         for i in &t.changed {
