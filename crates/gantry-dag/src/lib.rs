@@ -32,7 +32,7 @@ pub use model::{
 };
 pub use plan::{NodePlan, Plan};
 pub use status::{NodeStatus, RunStatus, SkipReason, UnknownStatus};
-pub use template::{refs, render, TemplateError, TemplateRef};
+pub use template::{refs, render, render_in, NodeView, Scope, TemplateError, TemplateRef};
 pub use validate::{is_valid_name, Problem, ValidatedDag, DEFAULT_MAX_NODES};
 
 /// Index of a node inside a [`ValidatedDag`], stable for a workflow version

@@ -1,4 +1,5 @@
-//! `{{run.input.PATH}}` and `{{NODE.output.PATH}}` templates (SPEC section 2).
+//! `{{run.input.PATH}}`, `{{run.id}}`, `{{NODE.output.PATH}}`,
+//! `{{NODE.status}}` and `{{NODE.error}}` templates (SPEC sections 2 and 2.1).
 //! A string that is exactly one template becomes the referenced JSON value; a
 //! template inside a longer string is replaced by its text (strings verbatim,
 //! other values as compact JSON). Rendering is one pass: rendered text is
@@ -15,6 +16,42 @@ pub enum TemplateRef {
     RunInput { path: Vec<String> },
     /// `{{NODE.output.PATH}}`; an empty path is the whole output.
     NodeOutput { node: String, path: Vec<String> },
+    /// `{{run.id}}`.
+    RunId,
+    /// `{{NODE.status}}`: the node's status as a string.
+    NodeStatus { node: String },
+    /// `{{NODE.error}}`: the node's error, null unless it failed.
+    NodeError { node: String },
+}
+
+impl TemplateRef {
+    /// The node a reference reads, if any.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Self::NodeOutput { node, .. }
+            | Self::NodeStatus { node }
+            | Self::NodeError { node } => Some(node),
+            Self::RunInput { .. } | Self::RunId => None,
+        }
+    }
+}
+
+/// What a template may read of one node: its status, its output (read only
+/// when it succeeded) and its error (read only when it failed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeView {
+    pub status: crate::NodeStatus,
+    pub output: Value,
+    pub error: Option<String>,
+}
+
+/// Everything templates of one node may read.
+pub struct Scope<'a> {
+    pub run_id: &'a str,
+    pub input: &'a Value,
+    /// `None` for a node the caller has nothing of (a template naming it
+    /// fails like a missing path).
+    pub nodes: &'a dyn Fn(&str) -> Option<NodeView>,
 }
 
 /// A template could not be parsed or resolved.
@@ -42,11 +79,34 @@ pub fn refs(input: &Value) -> Result<Vec<(String, TemplateRef)>, TemplateError> 
 }
 
 /// Render `input`, resolving `run.input` against `run_input` and node outputs
-/// through `output` (which returns `None` for a node without output).
+/// through `output` (which returns `None` for a node without output). Every
+/// node it returns an output for reads as succeeded; `run.id` reads as "".
 pub fn render(
     input: &Value,
     run_input: &Value,
     output: &dyn Fn(&str) -> Option<Value>,
 ) -> Result<Value, TemplateError> {
-    crate::template_impl::render(input, run_input, output)
+    let nodes = |n: &str| {
+        output(n).map(|output| NodeView {
+            status: crate::NodeStatus::Succeeded,
+            output,
+            error: None,
+        })
+    };
+    render_in(
+        input,
+        &Scope {
+            run_id: "",
+            input: run_input,
+            nodes: &nodes,
+        },
+    )
+}
+
+/// Render `input` in `scope`. The output of a node that did not succeed
+/// reads as null (and as an empty string inside a longer string), as does
+/// the error of a node that did not fail; a missing path of a succeeded
+/// node's output is an error.
+pub fn render_in(input: &Value, scope: &Scope<'_>) -> Result<Value, TemplateError> {
+    crate::template_impl::render(input, scope)
 }

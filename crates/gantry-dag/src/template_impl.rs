@@ -4,7 +4,8 @@
 //! literal text and templates once, and substituted values are never scanned
 //! again, so an upstream output that contains `{{...}}` stays literal data.
 
-use crate::{is_valid_name, TemplateError, TemplateRef};
+use crate::template::Scope;
+use crate::{is_valid_name, NodeStatus, TemplateError, TemplateRef};
 use serde_json::{Map, Value};
 
 /// Deepest container nesting accepted in an input template. Deeper inputs are
@@ -98,19 +99,24 @@ fn parse(inner: &str) -> Result<TemplateRef, String> {
         }
     }
     let path = || segs[2..].iter().map(|s| (*s).to_owned()).collect();
+    let node = |node: &str| {
+        if is_valid_name(node) {
+            Ok(node.to_owned())
+        } else {
+            Err(format!("bad node id {node:?}"))
+        }
+    };
     match segs.as_slice() {
         ["run", "input", ..] => Ok(TemplateRef::RunInput { path: path() }),
-        [node, "output", ..] => {
-            if !is_valid_name(node) {
-                return Err(format!("bad node id {node:?}"));
-            }
-            Ok(TemplateRef::NodeOutput {
-                node: (*node).to_owned(),
-                path: path(),
-            })
-        }
+        ["run", "id"] => Ok(TemplateRef::RunId),
+        [n, "output", ..] => Ok(TemplateRef::NodeOutput {
+            node: node(n)?,
+            path: path(),
+        }),
+        [n, "status"] => Ok(TemplateRef::NodeStatus { node: node(n)? }),
+        [n, "error"] => Ok(TemplateRef::NodeError { node: node(n)? }),
         _ => Err(format!(
-            "expected run.input.PATH or NODE.output.PATH, got {expr:?}"
+            "expected run.input.PATH, run.id, NODE.output.PATH, NODE.status or NODE.error, got {expr:?}"
         )),
     }
 }
@@ -204,8 +210,11 @@ fn lookup<'v>(mut v: &'v Value, path: &[String]) -> Option<&'v Value> {
 /// The dotted form of a reference, e.g. `run.input.a.0`.
 fn dotted(r: &TemplateRef) -> String {
     let (head, path) = match r {
-        TemplateRef::RunInput { path } => ("run.input".to_owned(), path),
-        TemplateRef::NodeOutput { node, path } => (format!("{node}.output"), path),
+        TemplateRef::RunInput { path } => ("run.input".to_owned(), path.as_slice()),
+        TemplateRef::NodeOutput { node, path } => (format!("{node}.output"), path.as_slice()),
+        TemplateRef::RunId => ("run.id".to_owned(), &[][..]),
+        TemplateRef::NodeStatus { node } => (format!("{node}.status"), &[][..]),
+        TemplateRef::NodeError { node } => (format!("{node}.error"), &[][..]),
     };
     let mut out = head;
     for seg in path {
@@ -216,8 +225,15 @@ fn dotted(r: &TemplateRef) -> String {
 }
 
 struct Renderer<'a> {
-    run_input: &'a Value,
-    output: &'a dyn Fn(&str) -> Option<Value>,
+    scope: &'a Scope<'a>,
+}
+
+/// A resolved template: a value, or the null that stands for "nothing"
+/// (an output of a node that did not succeed, an error of one that did not
+/// fail), which reads as an empty string inside a longer string.
+enum Resolved {
+    Value(Value),
+    Nothing,
 }
 
 impl Renderer<'_> {
@@ -226,17 +242,38 @@ impl Renderer<'_> {
         raw: &str,
         r: &TemplateRef,
         path: &[Seg<'_>],
-    ) -> Result<Value, TemplateError> {
-        let found = match r {
-            TemplateRef::RunInput { path } => lookup(self.run_input, path).cloned(),
-            TemplateRef::NodeOutput { node, path } => {
-                (self.output)(node).and_then(|out| lookup(&out, path).cloned())
-            }
-        };
-        found.ok_or_else(|| TemplateError::MissingPath {
+    ) -> Result<Resolved, TemplateError> {
+        let missing = || TemplateError::MissingPath {
             field: field(path),
             template: raw.to_owned(),
             path: dotted(r),
+        };
+        let node = |n: &str| (self.scope.nodes)(n).ok_or_else(missing);
+        Ok(match r {
+            TemplateRef::RunInput { path } => Resolved::Value(
+                lookup(self.scope.input, path)
+                    .cloned()
+                    .ok_or_else(missing)?,
+            ),
+            TemplateRef::RunId => Resolved::Value(Value::String(self.scope.run_id.to_owned())),
+            TemplateRef::NodeOutput { node: n, path } => {
+                let view = node(n)?;
+                if view.status != NodeStatus::Succeeded {
+                    Resolved::Nothing
+                } else {
+                    Resolved::Value(lookup(&view.output, path).cloned().ok_or_else(missing)?)
+                }
+            }
+            TemplateRef::NodeStatus { node: n } => {
+                Resolved::Value(Value::String(node(n)?.status.as_str().to_owned()))
+            }
+            TemplateRef::NodeError { node: n } => {
+                let view = node(n)?;
+                match (view.status, view.error) {
+                    (NodeStatus::Failed, Some(e)) => Resolved::Value(Value::String(e)),
+                    _ => Resolved::Nothing,
+                }
+            }
         })
     }
 
@@ -281,16 +318,20 @@ impl Renderer<'_> {
             reason: bad.reason,
         })?;
         if let [Piece::Tpl { raw, r }] = pieces.as_slice() {
-            return self.resolve(raw, r, path);
+            return Ok(match self.resolve(raw, r, path)? {
+                Resolved::Value(v) => v,
+                Resolved::Nothing => Value::Null,
+            });
         }
         let mut out = String::with_capacity(s.len());
         for piece in &pieces {
             match piece {
                 Piece::Lit(text) => out.push_str(text),
                 Piece::Tpl { raw, r } => match self.resolve(raw, r, path)? {
-                    Value::String(text) => out.push_str(&text),
+                    Resolved::Value(Value::String(text)) => out.push_str(&text),
                     // Display of a Value is compact JSON.
-                    other => out.push_str(&other.to_string()),
+                    Resolved::Value(other) => out.push_str(&other.to_string()),
+                    Resolved::Nothing => {}
                 },
             }
         }
@@ -298,11 +339,6 @@ impl Renderer<'_> {
     }
 }
 
-pub(crate) fn render(
-    input: &Value,
-    run_input: &Value,
-    output: &dyn Fn(&str) -> Option<Value>,
-) -> Result<Value, TemplateError> {
-    let renderer = Renderer { run_input, output };
-    renderer.render(input, &mut Vec::new())
+pub(crate) fn render(input: &Value, scope: &Scope<'_>) -> Result<Value, TemplateError> {
+    Renderer { scope }.render(input, &mut Vec::new())
 }

@@ -266,10 +266,7 @@ pub(crate) fn validate(
     let named = located
         .iter()
         .flatten()
-        .filter_map(|(_, r)| match r {
-            TemplateRef::NodeOutput { node, .. } => Some(node.as_str()),
-            TemplateRef::RunInput { .. } => None,
-        })
+        .filter_map(|(_, r)| r.node())
         .chain(conditions.iter().flatten().flat_map(|c| c.nodes()));
     for node in named {
         if let Some(&t) = index.get(node) {
@@ -301,7 +298,7 @@ pub(crate) fn validate(
     for (i, found) in located.iter().enumerate() {
         let id = &def.nodes[i].id;
         for (field, r) in found {
-            let TemplateRef::NodeOutput { node: target, .. } = r else {
+            let Some(target) = r.node() else {
                 continue;
             };
             let why = match index.get(target) {

@@ -185,3 +185,68 @@ fn deeper_nesting_is_a_syntax_error_not_a_crash() {
         std::mem::forget(input);
     }
 }
+
+mod scope {
+    //! `run.id`, `NODE.status`, `NODE.error`, and outputs of nodes that did
+    //! not succeed (SPEC section 2.1).
+    use gantry_dag::{render_in, NodeStatus, NodeView, Scope, TemplateError};
+    use serde_json::{json, Value};
+
+    fn view(status: NodeStatus, output: Value, error: Option<&str>) -> NodeView {
+        NodeView {
+            status,
+            output,
+            error: error.map(str::to_owned),
+        }
+    }
+
+    fn render(input: Value) -> Result<Value, TemplateError> {
+        let nodes = |n: &str| match n {
+            "scan" => Some(view(NodeStatus::Succeeded, json!({"total": 2}), None)),
+            "review" => Some(view(
+                NodeStatus::Failed,
+                json!({"ignored": true}),
+                Some("exit 3"),
+            )),
+            "fix" => Some(view(NodeStatus::Skipped, Value::Null, None)),
+            _ => None,
+        };
+        render_in(
+            &input,
+            &Scope {
+                run_id: "r-1",
+                input: &json!({"repo": "x/y"}),
+                nodes: &nodes,
+            },
+        )
+    }
+
+    #[test]
+    fn status_error_and_run_id_render() {
+        assert_eq!(
+            render(json!({"m": "review {{review.status}}: {{review.error}}", "id": "{{run.id}}"})),
+            Ok(json!({"m": "review failed: exit 3", "id": "r-1"}))
+        );
+        assert_eq!(render(json!("{{scan.status}}")), Ok(json!("succeeded")));
+        assert_eq!(render(json!("{{scan.error}}")), Ok(Value::Null));
+    }
+
+    #[test]
+    fn outputs_of_nodes_that_did_not_succeed_read_as_null() {
+        assert_eq!(render(json!("{{review.output}}")), Ok(Value::Null));
+        assert_eq!(render(json!("{{fix.output.deep.path}}")), Ok(Value::Null));
+        assert_eq!(
+            render(json!("got [{{fix.output}}] {{scan.error}}.")),
+            Ok(json!("got [] ."))
+        );
+        // The missing-path rule still holds for a node that succeeded.
+        assert!(matches!(
+            render(json!("{{scan.output.nope}}")),
+            Err(TemplateError::MissingPath { .. })
+        ));
+        assert!(matches!(
+            render(json!("{{ghost.status}}")),
+            Err(TemplateError::MissingPath { .. })
+        ));
+    }
+}
