@@ -9,6 +9,7 @@ mod agent_check;
 mod backoff;
 mod backoff_impl;
 mod condition;
+mod decide;
 mod graph;
 pub mod limits;
 mod model;
