@@ -102,6 +102,8 @@ fn node(id: String, deps: Vec<String>) -> NodeDef {
         input: json!({}),
         retry: None,
         timeout_s: None,
+        trigger_rule: Default::default(),
+        when: None,
     }
 }
 

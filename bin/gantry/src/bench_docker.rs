@@ -159,6 +159,8 @@ async fn register(
             input: input.clone(),
             retry: None,
             timeout_s: None,
+            trigger_rule: Default::default(),
+            when: None,
         })
         .collect();
     let def = WorkflowDef {

@@ -201,6 +201,8 @@ pub(crate) async fn run(
                 input: json!({"ms": SLEEP_MS}),
                 retry: None,
                 timeout_s: None,
+                trigger_rule: Default::default(),
+                when: None,
             })
             .collect(),
     };

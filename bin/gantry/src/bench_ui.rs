@@ -178,6 +178,8 @@ async fn seed_runs(engine: &Engine) -> anyhow::Result<Uuid> {
                 input: json!({}),
                 retry: None,
                 timeout_s: None,
+                trigger_rule: Default::default(),
+                when: None,
             });
         }
     }

@@ -141,6 +141,10 @@ impl Engine {
         let plan = self.cache.plan(&self.store, &head.plan_hash).await?;
         let view = RunState::view(&dag, &event);
         let mut state = tx.load_state(&head, view.as_deref()).await?;
+        let facts = RunState::facts_view(&dag, &event);
+        if !facts.is_empty() {
+            state.facts = tx.load_facts(head.id, &facts).await?;
+        }
         let t = advance(&dag, &plan, &mut state, event, rand::random());
         if t.changed.is_empty() {
             if let Event::Approved { node } | Event::Rejected { node } = event {
@@ -151,7 +155,16 @@ impl Engine {
             }
         }
         let dispatches = tx
-            .save(&head, &dag, &plan, &state, &t.changed, &t.actions, &[])
+            .save(
+                &head,
+                &dag,
+                &plan,
+                &state,
+                &t.changed,
+                &t.actions,
+                &t.failures,
+                &[],
+            )
             .await?;
         tx.commit().await?;
         let mut observed = crate::observe::Observed::default();

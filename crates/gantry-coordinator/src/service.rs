@@ -222,12 +222,18 @@ pub(crate) async fn advance_heads(
             .collect();
         let view = union_view(&dag, &events);
         let mut state = tx.load_state(head, view.as_deref()).await?;
+        let facts = union_facts_view(&dag, &events);
+        if !facts.is_empty() {
+            state.facts = tx.load_facts(head.id, &facts).await?;
+        }
         let mut changed = BTreeSet::new();
         let mut actions = Vec::new();
+        let mut failures = Vec::new();
         for event in events {
             let t = advance(&dag, &plan, &mut state, event, rand::random());
             changed.extend(t.changed);
             actions.extend(t.actions);
+            failures.extend(t.failures);
         }
         if actions
             .iter()
@@ -239,8 +245,10 @@ pub(crate) async fn advance_heads(
         let changed: Vec<NodeIdx> = changed.into_iter().collect();
         let processed: Vec<NodeIdx> = results.iter().map(|r| r.node).collect();
         out.dispatches.extend(
-            tx.save(head, &dag, &plan, &state, &changed, &actions, &processed)
-                .await?,
+            tx.save(
+                head, &dag, &plan, &state, &changed, &actions, &failures, &processed,
+            )
+            .await?,
         );
         let failed: Vec<NodeIdx> = changed
             .iter()
@@ -258,6 +266,19 @@ pub(crate) async fn advance_heads(
         }
     }
     Ok(out)
+}
+
+/// The union of the facts the events' conditions read (empty for a
+/// workflow without conditions: no query on the hot path).
+fn union_facts_view(dag: &gantry_dag::ValidatedDag, events: &[Event]) -> Vec<NodeIdx> {
+    if !dag.has_conditions() {
+        return Vec::new();
+    }
+    let all: BTreeSet<NodeIdx> = events
+        .iter()
+        .flat_map(|e| RunState::facts_view(dag, e))
+        .collect();
+    all.into_iter().collect()
 }
 
 /// The union of the views the events need; `None` when any needs every node.

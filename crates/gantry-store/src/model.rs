@@ -1,7 +1,7 @@
 //! Rows and records the store reads and writes.
 
 use chrono::{DateTime, Utc};
-use gantry_dag::{AgentDef, NodeIdx, NodeStatus, RunStatus, WorkflowDef};
+use gantry_dag::{AgentDef, NodeIdx, NodeStatus, RunStatus, SkipReason, WorkflowDef};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -140,6 +140,8 @@ pub struct NodeSummary {
     pub id: String,
     pub agent: String,
     pub status: NodeStatus,
+    /// Why the node was skipped; `null` unless it was.
+    pub skip_reason: Option<SkipReason>,
     pub attempts: u32,
     pub output: Option<Value>,
     pub error: Option<String>,

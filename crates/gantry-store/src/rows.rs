@@ -3,7 +3,7 @@
 
 use crate::{Error, NodeSummary, Result, RunSummary};
 use chrono::{DateTime, Utc};
-use gantry_dag::{NodeStatus, RunStatus};
+use gantry_dag::{NodeStatus, RunStatus, SkipReason};
 use serde_json::Value;
 use std::str::FromStr;
 use uuid::Uuid;
@@ -36,8 +36,8 @@ impl RunSummaryRow {
 }
 
 /// Columns of [`NodeRow`], in a `nodes` query.
-pub(crate) const NODE_COLS: &str = "idx, node_id, agent, status, attempt, output, error, \
-     queued_at, started_at, finished_at";
+pub(crate) const NODE_COLS: &str = "idx, node_id, agent, status, skip_reason, attempt, output, \
+     error, queued_at, started_at, finished_at";
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct NodeRow {
@@ -45,6 +45,7 @@ pub(crate) struct NodeRow {
     pub(crate) node_id: String,
     pub(crate) agent: String,
     pub(crate) status: String,
+    pub(crate) skip_reason: Option<String>,
     pub(crate) attempt: i32,
     pub(crate) output: Option<Value>,
     pub(crate) error: Option<String>,
@@ -59,6 +60,7 @@ impl NodeRow {
             id: self.node_id,
             agent: self.agent,
             status: node_status(&self.status)?,
+            skip_reason: self.skip_reason.as_deref().and_then(SkipReason::parse),
             attempts: u32_of(self.attempt),
             output: self.output,
             error: self.error,

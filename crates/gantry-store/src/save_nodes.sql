@@ -1,7 +1,9 @@
 -- RunTx::save: new states of the changed nodes of run $1 (already locked in
 -- idx order by the caller). $2 idx, $3 status, $4 attempt, $5 tries,
--- $6 waiting_on, $7 retry delay (ms), $8 the error text of skipped nodes,
--- $9 whether the node's pending result was processed, $10 the longest retry
+-- $6 waiting_on, $7 retry delay (ms), $8 the error text the state machine
+-- gave (a skipped node's reason, a failed condition's cause), $9 whether the
+-- node's pending result was processed, $11 failed parents, $12 skipped
+-- parents, $13 the skip reason, $10 the longest retry
 -- delay (ms; gantry_dag::limits::MAX_DELAY_MS): even a delay past it can
 -- never make the timestamp arithmetic fail with "interval out of range".
 -- The changes are a derived table, not a CTE, so the planner joins them to
@@ -11,6 +13,9 @@ SET status = s.status,
     attempt = s.attempt,
     tries = s.tries,
     waiting_on = s.waiting_on,
+    failed_parents = s.failed_parents,
+    skipped_parents = s.skipped_parents,
+    skip_reason = s.skip_reason,
     pending_advance = CASE WHEN s.processed THEN false ELSE n.pending_advance END,
     -- queued_at is when the node became ready: queued, or parked for approval
     -- (what the approval wait is measured from).
@@ -30,10 +35,11 @@ SET status = s.status,
         ELSE n.output END,
     error = CASE s.status
         WHEN 'failed' THEN CASE
+            WHEN s.given_error IS NOT NULL THEN s.given_error
             WHEN s.a_attempt IS NULL THEN 'rejected'
             ELSE COALESCE(s.a_error, 'attempt ' || s.a_attempt || ' failed') END
         WHEN 'retrying' THEN s.a_error
-        WHEN 'skipped' THEN $8
+        WHEN 'skipped' THEN s.given_error
         WHEN 'cancelled' THEN 'cancelled'
         ELSE NULL END,
     finished_at = CASE
@@ -44,8 +50,10 @@ SET status = s.status,
     lease_expires_at = CASE WHEN s.status = 'running' THEN n.lease_expires_at END
 FROM (
     SELECT t.*, a.output AS a_output, a.error AS a_error, a.attempt AS a_attempt
-    FROM unnest($2::int[], $3::text[], $4::int[], $5::int[], $6::int[], $7::bigint[], $9::bool[])
-        AS t(idx, status, attempt, tries, waiting_on, delay_ms, processed)
+    FROM unnest($2::int[], $3::text[], $4::int[], $5::int[], $6::int[], $7::bigint[], $9::bool[],
+                $8::text[], $11::int[], $12::int[], $13::text[])
+        AS t(idx, status, attempt, tries, waiting_on, delay_ms, processed,
+             given_error, failed_parents, skipped_parents, skip_reason)
     -- A fenced (OFFSET 0) LATERAL lookup is one probe of the primary key per
     -- row. As a plain join, a new run's id (UUIDv7, past the histogram) made
     -- the planner expect one attempt and filter all of the run's per row.

@@ -11,7 +11,10 @@
 use crate::rows::{i32_of, millis, node_status, run_status, u32_of};
 use crate::{AttemptResult, Dispatch, PendingResult, Result, RunHead, RUN_CHANNEL};
 use gantry_dag::limits::{clamp_delay_ms, MAX_DELAY_MS};
-use gantry_dag::{Action, NodeIdx, NodeState, NodeStatus, Outcome, Plan, RunState, ValidatedDag};
+use gantry_dag::{
+    Action, Fact, Facts, NodeFailure, NodeIdx, NodeState, NodeStatus, Outcome, Plan, RunState,
+    SkipReason, ValidatedDag,
+};
 use sqlx::{Postgres, Transaction};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
@@ -56,8 +59,34 @@ struct PendingRow {
     retryable: Option<bool>,
 }
 
-/// What `save` writes into the `error` column for a node entering a status.
-const SKIPPED: &str = "skipped: an upstream node failed";
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    idx: i32,
+    status: String,
+    attempt: i32,
+    tries: i32,
+    waiting_on: i32,
+    failed_parents: i32,
+    skipped_parents: i32,
+    skip_reason: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct FactRow {
+    idx: i32,
+    status: String,
+    output: serde_json::Value,
+    error: Option<String>,
+}
+
+/// What `save` writes into the `error` column of a skipped node.
+fn skip_text(reason: Option<SkipReason>) -> &'static str {
+    match reason {
+        Some(SkipReason::ConditionFalse) => "skipped: its condition is false",
+        Some(SkipReason::UpstreamSkipped) => "skipped: an upstream node was skipped",
+        Some(SkipReason::UpstreamFailed) | None => "skipped: an upstream node failed",
+    }
+}
 
 impl<'c> RunTx<'c> {
     pub(crate) fn new(tx: Transaction<'c, Postgres>) -> Self {
@@ -202,35 +231,45 @@ impl<'c> RunTx<'c> {
         // Two statements, not `($2 IS NULL OR idx = ANY($2))`: the OR keeps
         // the planner from probing the primary key, so a view of two nodes
         // read the whole run.
-        let rows: Vec<(i32, String, i32, i32, i32)> =
-            match view {
-                Some(view) => {
-                    let idxs: Vec<i32> = view.iter().map(|&i| i32_of(i)).collect();
-                    sqlx::query_as(
-                        "SELECT idx, status, attempt, tries, waiting_on FROM nodes
-                     WHERE run_id = $1 AND idx = ANY($2)",
-                    )
+        const COLS: &str =
+            "idx, status, attempt, tries, waiting_on, failed_parents, skipped_parents, skip_reason";
+        let rows: Vec<StateRow> = match view {
+            Some(view) => {
+                let idxs: Vec<i32> = view.iter().map(|&i| i32_of(i)).collect();
+                sqlx::query_as(&format!(
+                    "SELECT {COLS} FROM nodes WHERE run_id = $1 AND idx = ANY($2)"
+                ))
+                .bind(head.id)
+                .bind(idxs)
+                .fetch_all(&mut *self.tx)
+                .await?
+            }
+            None => {
+                sqlx::query_as(&format!("SELECT {COLS} FROM nodes WHERE run_id = $1"))
                     .bind(head.id)
-                    .bind(idxs)
                     .fetch_all(&mut *self.tx)
                     .await?
-                }
-                None => sqlx::query_as(
-                    "SELECT idx, status, attempt, tries, waiting_on FROM nodes WHERE run_id = $1",
-                )
-                .bind(head.id)
-                .fetch_all(&mut *self.tx)
-                .await?,
-            };
+            }
+        };
         let mut nodes = BTreeMap::new();
-        for (idx, status, attempt, tries, waiting_on) in rows {
+        for r in rows {
+            let skip_reason = match r.skip_reason.as_deref() {
+                None => None,
+                Some(s) => Some(SkipReason::parse(s).ok_or_else(|| crate::Error::Corrupt {
+                    what: "skip reason",
+                    reason: format!("unknown skip reason {s:?}"),
+                })?),
+            };
             nodes.insert(
-                u32_of(idx),
+                u32_of(r.idx),
                 NodeState {
-                    status: node_status(&status)?,
-                    attempt: u32_of(attempt),
-                    tries: u32_of(tries),
-                    waiting_on: u32_of(waiting_on),
+                    status: node_status(&r.status)?,
+                    attempt: u32_of(r.attempt),
+                    tries: u32_of(r.tries),
+                    waiting_on: u32_of(r.waiting_on),
+                    failed_parents: u32_of(r.failed_parents),
+                    skipped_parents: u32_of(r.skipped_parents),
+                    skip_reason,
                 },
             );
         }
@@ -239,6 +278,54 @@ impl<'c> RunTx<'c> {
             remaining: head.remaining,
             failed: head.failed,
             nodes,
+            facts: Facts::default(),
+        })
+    }
+
+    /// What the conditions an event may decide read (see
+    /// [`RunState::facts_view`]): the run's id and input, and each of
+    /// `nodes`' status, output and error. A node whose result is still
+    /// pending (it finishes in this very transaction) reads its latest
+    /// finished attempt's output and error.
+    pub async fn load_facts(&mut self, run: Uuid, nodes: &[NodeIdx]) -> Result<Facts> {
+        let (input,): (serde_json::Value,) = sqlx::query_as("SELECT input FROM runs WHERE id = $1")
+            .bind(run)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let idxs: Vec<i32> = nodes.iter().map(|&i| i32_of(i)).collect();
+        let rows: Vec<FactRow> = if idxs.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_as(
+                "SELECT n.idx, n.status, COALESCE(n.output, a.output, 'null'::jsonb) AS output,
+                        COALESCE(n.error, a.error) AS error
+                 FROM nodes n
+                 LEFT JOIN LATERAL (
+                     SELECT a.output, a.error FROM attempts a
+                     WHERE a.run_id = n.run_id AND a.idx = n.idx AND a.attempt = n.attempt
+                       AND a.finished_at IS NOT NULL
+                     OFFSET 0
+                 ) a ON true
+                 WHERE n.run_id = $1 AND n.idx = ANY($2)",
+            )
+            .bind(run)
+            .bind(&idxs)
+            .fetch_all(&mut *self.tx)
+            .await?
+        };
+        let mut facts = BTreeMap::new();
+        for r in rows {
+            let fact = Fact {
+                status: node_status(&r.status)?,
+                output: r.output,
+                error: r.error,
+            };
+            facts.insert(u32_of(r.idx), fact);
+        }
+        Ok(Facts {
+            run_id: run.to_string(),
+            input,
+            nodes: facts,
         })
     }
 
@@ -267,6 +354,7 @@ impl<'c> RunTx<'c> {
         state: &RunState,
         changed: &[NodeIdx],
         actions: &[Action],
+        failures: &[(NodeIdx, NodeFailure)],
         processed: &[NodeIdx],
     ) -> Result<Vec<Dispatch>> {
         // The DAG is not needed to persist a state; callers pass the same
@@ -285,7 +373,7 @@ impl<'c> RunTx<'c> {
                 _ => None,
             })
             .collect();
-        self.save_nodes(head.id, state, changed, &delays, processed)
+        self.save_nodes(head.id, state, changed, &delays, failures, processed)
             .await?;
         // Processed results that changed nothing (stale or replayed) still
         // lose their flag; the others lost it in save_nodes.
@@ -356,9 +444,18 @@ impl<'c> RunTx<'c> {
         state: &RunState,
         changed: &[NodeIdx],
         delays: &HashMap<NodeIdx, u64>,
+        failures: &[(NodeIdx, NodeFailure)],
         processed: &[NodeIdx],
     ) -> Result<()> {
         let n = changed.len();
+        let failures: HashMap<NodeIdx, String> = failures
+            .iter()
+            .map(|(i, why)| (*i, why.to_string()))
+            .collect();
+        let mut failed_parents = Vec::with_capacity(n);
+        let mut skipped_parents = Vec::with_capacity(n);
+        let mut skip_reasons: Vec<Option<&str>> = Vec::with_capacity(n);
+        let mut errors: Vec<Option<&str>> = Vec::with_capacity(n);
         let processed: std::collections::HashSet<NodeIdx> = processed.iter().copied().collect();
         let mut done = Vec::with_capacity(n);
         let mut idxs = Vec::with_capacity(n);
@@ -378,6 +475,14 @@ impl<'c> RunTx<'c> {
             attempts.push(i32_of(s.attempt));
             tries.push(i32_of(s.tries));
             waiting.push(i32_of(s.waiting_on));
+            failed_parents.push(i32_of(s.failed_parents));
+            skipped_parents.push(i32_of(s.skipped_parents));
+            skip_reasons.push(s.skip_reason.map(SkipReason::as_str));
+            errors.push(match s.status {
+                NodeStatus::Skipped => Some(skip_text(s.skip_reason)),
+                NodeStatus::Failed => failures.get(&i).map(String::as_str),
+                _ => None,
+            });
             delay_ms.push(
                 delays
                     .get(&i)
@@ -411,9 +516,12 @@ impl<'c> RunTx<'c> {
             .bind(&tries)
             .bind(&waiting)
             .bind(&delay_ms)
-            .bind(SKIPPED)
+            .bind(&errors)
             .bind(&done)
             .bind(i64::try_from(MAX_DELAY_MS).unwrap_or(i64::MAX))
+            .bind(&failed_parents)
+            .bind(&skipped_parents)
+            .bind(&skip_reasons)
             .execute(&mut *self.tx)
             .await?;
         if !ended.is_empty() {

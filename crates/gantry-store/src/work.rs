@@ -1,10 +1,10 @@
 //! What workers do: claim queued nodes under a lease, renew leases, record
 //! attempt results fenced by attempt number.
 
-use crate::rows::{i32_of, millis, u32_of};
+use crate::rows::{i32_of, millis, node_status, u32_of};
 use crate::text::storable_text;
 use crate::{AttemptResult, Claimed, Dispatch, Result, Store, ADVANCE_CHANNEL};
-use gantry_dag::{NodeIdx, Outcome};
+use gantry_dag::{NodeIdx, NodeStatus, NodeView, Outcome};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -128,23 +128,46 @@ impl Store {
         &self,
         wanted: &[(Uuid, String)],
     ) -> Result<HashMap<(Uuid, String), Value>> {
+        Ok(self
+            .node_views(wanted)
+            .await?
+            .into_iter()
+            .filter(|(_, v)| v.status == NodeStatus::Succeeded)
+            .map(|(k, v)| (k, v.output))
+            .collect())
+    }
+
+    /// Status, output and error of nodes, by `(run, node id)`: what the
+    /// templates of a node about to run read of its ancestors.
+    pub async fn node_views(
+        &self,
+        wanted: &[(Uuid, String)],
+    ) -> Result<HashMap<(Uuid, String), NodeView>> {
         if wanted.is_empty() {
             return Ok(HashMap::new());
         }
         let runs: Vec<Uuid> = wanted.iter().map(|w| w.0).collect();
         let ids: Vec<&str> = wanted.iter().map(|w| w.1.as_str()).collect();
-        let rows: Vec<(Uuid, String, Value)> = sqlx::query_as(
-            "SELECT n.run_id, n.node_id, COALESCE(n.output, 'null'::jsonb)
+        let rows: Vec<(Uuid, String, String, Value, Option<String>)> = sqlx::query_as(
+            "SELECT n.run_id, n.node_id, n.status, COALESCE(n.output, 'null'::jsonb), n.error
              FROM nodes n
              JOIN (SELECT DISTINCT * FROM unnest($1::uuid[], $2::text[])) AS w(run_id, node_id)
-               ON n.run_id = w.run_id AND n.node_id = w.node_id
-             WHERE n.status = 'succeeded'",
+               ON n.run_id = w.run_id AND n.node_id = w.node_id",
         )
         .bind(&runs)
         .bind(&ids)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|(r, n, v)| ((r, n), v)).collect())
+        rows.into_iter()
+            .map(|(run, id, status, output, error)| {
+                let view = NodeView {
+                    status: node_status(&status)?,
+                    output,
+                    error,
+                };
+                Ok(((run, id), view))
+            })
+            .collect()
     }
 
     /// Extend the leases `worker` holds on these attempts to now + `lease`.

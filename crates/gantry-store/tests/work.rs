@@ -374,6 +374,7 @@ async fn a_claim_waits_for_a_cancel_in_progress_and_then_claims_nothing(pool: Pg
         &state,
         &t.changed,
         &t.actions,
+        &t.failures,
         &[],
     )
     .await

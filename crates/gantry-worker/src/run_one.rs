@@ -6,7 +6,7 @@ use crate::complete::Done;
 use crate::guard::Guards;
 use crate::Config;
 use gantry_coordinator::Engine;
-use gantry_dag::{Outcome, Plan, TemplateRef, ValidatedDag};
+use gantry_dag::{NodeView, Outcome, Plan, Scope, TemplateRef, ValidatedDag};
 use gantry_executor::{AttemptEnv, ErrorKind, ExecOutcome, ExecRequest, Executor};
 use gantry_store::{AttemptResult, Claimed};
 use serde_json::Value;
@@ -41,10 +41,8 @@ pub(crate) async fn prepare(engine: &Engine, claimed: &[Claimed]) -> Vec<Option<
         let plan = engine.cache.plan(&engine.store, &c.plan_hash).await;
         match (dag, plan) {
             (Ok(dag), Ok(plan)) => {
-                for r in dag.refs(c.node) {
-                    if let TemplateRef::NodeOutput { node, .. } = r {
-                        wanted.push((c.run_id, node.clone()));
-                    }
+                for node in dag.refs(c.node).iter().filter_map(TemplateRef::node) {
+                    wanted.push((c.run_id, node.to_owned()));
                 }
                 parts.push(Some((dag, plan)));
             }
@@ -56,13 +54,13 @@ pub(crate) async fn prepare(engine: &Engine, claimed: &[Claimed]) -> Vec<Option<
     }
     wanted.sort();
     wanted.dedup();
-    let outputs: Result<HashMap<(Uuid, String), Value>, String> = if wanted.is_empty() {
+    let views: Result<HashMap<(Uuid, String), NodeView>, String> = if wanted.is_empty() {
         Ok(HashMap::new())
     } else {
         // Postgres restarting or unreachable: the attempt is retried.
         engine
             .store
-            .outputs(&wanted)
+            .node_views(&wanted)
             .await
             .map_err(|e| format!("cannot read upstream outputs: {e}"))
     };
@@ -71,10 +69,17 @@ pub(crate) async fn prepare(engine: &Engine, claimed: &[Claimed]) -> Vec<Option<
         .zip(parts)
         .map(|(c, part)| {
             let (dag, plan) = part?;
-            let input = match &outputs {
-                Ok(outs) => gantry_dag::render(&dag.node(c.node).input, &c.run_input, &|n| {
-                    outs.get(&(c.run_id, n.to_owned())).cloned()
-                })
+            let input = match &views {
+                Ok(views) => {
+                    let run_id = c.run_id.to_string();
+                    let nodes = |n: &str| views.get(&(c.run_id, n.to_owned())).cloned();
+                    let scope = Scope {
+                        run_id: &run_id,
+                        input: &c.run_input,
+                        nodes: &nodes,
+                    };
+                    gantry_dag::render_in(&dag.node(c.node).input, &scope)
+                }
                 .map_err(|e| InputError {
                     message: e.to_string(),
                     retryable: false,

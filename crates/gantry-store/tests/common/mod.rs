@@ -123,7 +123,14 @@ impl Fixture {
             let processed: Vec<NodeIdx> = results.iter().map(|r| r.node).collect();
             out.extend(
                 tx.save(
-                    head, &self.dag, &self.plan, &state, &changed, &actions, &processed,
+                    head,
+                    &self.dag,
+                    &self.plan,
+                    &state,
+                    &changed,
+                    &actions,
+                    &[],
+                    &processed,
                 )
                 .await?,
             );
@@ -147,6 +154,7 @@ impl Fixture {
                 &state,
                 &t.changed,
                 &t.actions,
+                &t.failures,
                 &[],
             )
             .await
