@@ -29,22 +29,18 @@ pub(crate) async fn dev_with_process_agents(
     env.dev(&vars).await
 }
 
+/// What the agent printed through `base64` (wrapped lines), decoded.
 fn decode(field: &Value) -> String {
-    use std::io::Write;
-    let mut child = std::process::Command::new("base64")
-        .arg("-d")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("base64");
-    child
-        .stdin
-        .as_mut()
-        .expect("stdin")
-        .write_all(field.as_str().unwrap_or_default().as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("base64 -d");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    use base64::Engine as _;
+    let text: String = field
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("the agent prints base64");
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The runtimes the (one) worker advertises in `GET /v1/workers`, once its
