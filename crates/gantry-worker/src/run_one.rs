@@ -144,12 +144,10 @@ pub(crate) async fn run(
             input: Ok(input),
         }) => {
             let node = plan.node(claimed.node);
-            // Clamped: a plan stored before numbers were bounded may hold
-            // limits that overflow into "no limit" in a runtime.
-            let mut agent = plan.agent(claimed.node).clone();
-            agent.limits = agent.limits.clamped();
+            // The executor clamps the timeout and the docker runtime the
+            // limits, whatever a plan stored before the bounds holds.
             let req = ExecRequest {
-                agent,
+                agent: plan.agent(claimed.node).clone(),
                 input,
                 env: AttemptEnv {
                     run_id: claimed.run_id.to_string(),
@@ -157,7 +155,7 @@ pub(crate) async fn run(
                     attempt: claimed.attempt,
                     worker_id: config.id.clone(),
                 },
-                timeout: Duration::from_secs(gantry_dag::limits::clamp_timeout_s(node.timeout_s)),
+                timeout: Duration::from_secs(node.timeout_s),
                 cancel: token,
                 secrets: Default::default(),
             };
