@@ -166,6 +166,7 @@ async fn register(
     let def = WorkflowDef {
         name: name.into(),
         description: None,
+        input_schema: None,
         nodes,
     };
     Ok(engine.store.register_workflow(&def).await?)

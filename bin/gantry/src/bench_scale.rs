@@ -193,6 +193,7 @@ pub(crate) async fn run(
     let def = WorkflowDef {
         name: format!("bench-scale-{nodes}"),
         description: None,
+        input_schema: None,
         nodes: (0..nodes.max(1))
             .map(|i| NodeDef {
                 id: format!("s{i}"),

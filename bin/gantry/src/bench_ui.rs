@@ -186,6 +186,7 @@ async fn seed_runs(engine: &Engine) -> anyhow::Result<Uuid> {
     let def = WorkflowDef {
         name: "ui-bench".into(),
         description: Some("gantry bench ui".into()),
+        input_schema: None,
         nodes,
     };
     let wf = engine.store.register_workflow(&def).await?;

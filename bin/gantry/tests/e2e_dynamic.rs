@@ -183,3 +183,50 @@ async fn bad_conditions_and_rules_are_422() {
     assert_eq!(status, 422, "{body}");
     assert!(body.to_string().contains("trigger_rule"), "{body}");
 }
+
+/// A workflow's `input_schema`: a schema that does not compile is a 422 at
+/// registration; a run input that violates it is a 422 naming each error,
+/// and starts nothing; a good input starts the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_schema_guards_run_starts() {
+    let mut env = Env::new().await;
+    let _dev = env.dev(&[]).await;
+    env.builtin_agents().await;
+    let (status, body) = env
+        .post(
+            "/v1/workflows",
+            &json!({"name": "typed", "input_schema": {"type": "bogus"},
+                    "nodes": [{"id": "a", "agent": "echo"}]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["error"]["details"][0]["field"], "input_schema",
+        "{body}"
+    );
+    assert_eq!(body["error"]["details"][0]["code"], "bad_schema", "{body}");
+
+    env.workflow(json!({"name": "typed",
+        "input_schema": {"type": "object", "required": ["repo"],
+                         "properties": {"repo": {"type": "string"}, "n": {"type": "integer"}}},
+        "nodes": [{"id": "a", "agent": "echo", "input": {"repo": "{{run.input.repo}}"}}]}))
+        .await;
+    let (status, body) = env
+        .post("/v1/workflows/typed/runs", &json!({"input": {"n": "x"}}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let details = body["error"]["details"].as_array().expect("details");
+    assert!(
+        details.iter().all(|d| d["code"] == "schema_violation"),
+        "{body}"
+    );
+    let fields: Vec<&str> = details.iter().filter_map(|d| d["field"].as_str()).collect();
+    assert!(fields.contains(&"input"), "the missing repo: {body}");
+    assert!(fields.contains(&"input.n"), "n is not an integer: {body}");
+    let (_, runs) = env.get("/v1/runs?workflow=typed").await;
+    assert_eq!(runs["runs"].as_array().map(Vec::len), Some(0), "{runs}");
+
+    let id = env.start("typed", json!({"repo": "x/y"})).await;
+    let run = env.wait_run(&id, RUN_TIMEOUT).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+}

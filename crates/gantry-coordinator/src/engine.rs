@@ -82,6 +82,10 @@ impl Engine {
         idempotency: Option<(&str, &str)>,
     ) -> Result<Started> {
         let dag = self.cache.dag(&self.store, workflow.id).await?;
+        let problems = dag.input_problems(input);
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems));
+        }
         let mut names: Vec<String> = dag.def().nodes.iter().map(|n| n.agent.clone()).collect();
         names.sort();
         names.dedup();

@@ -4,45 +4,8 @@ use crate::limits;
 use crate::model::{AgentDef, Runtime, BUILTINS};
 use crate::validate::{is_valid_name, Problem};
 use crate::validate_impl::{bounded, retry_problems};
-use serde_json::Value;
 
-/// Longest schema error quoted in a problem.
-const MAX_SCHEMA_ERROR_CHARS: usize = 300;
-
-/// Refuses every external resource: a schema is checked, not followed, so
-/// registering one never makes the API open a connection or read a file.
-struct NoRetrieval;
-
-impl jsonschema::Retrieve for NoRetrieval {
-    fn retrieve(
-        &self,
-        uri: &jsonschema::Uri<String>,
-    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
-        Err(format!("external references are disabled (cannot fetch {uri})").into())
-    }
-}
-
-/// A `bad_schema` problem at `field` unless `schema` compiles as a JSON
-/// Schema (checked against its meta-schema, external `$ref`s refused),
-/// exactly as the worker compiles an `output_schema`.
-fn schema_problems(field: &str, schema: &Value, out: &mut Vec<Problem>) {
-    if let Err(e) = jsonschema::options()
-        .with_retriever(NoRetrieval)
-        .build(schema)
-    {
-        let mut reason = e.to_string();
-        if let Some((i, _)) = reason.char_indices().nth(MAX_SCHEMA_ERROR_CHARS) {
-            reason.truncate(i);
-            reason.push_str("...");
-        }
-        push(
-            out,
-            field,
-            "bad_schema",
-            format!("{field} is not a valid JSON Schema: {reason}"),
-        );
-    }
-}
+use crate::schema::schema_problems;
 
 fn push(out: &mut Vec<Problem>, field: &str, code: &'static str, message: String) {
     out.push(Problem {

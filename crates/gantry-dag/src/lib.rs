@@ -14,6 +14,7 @@ mod graph;
 pub mod limits;
 mod model;
 mod plan;
+mod schema;
 mod status;
 mod template;
 mod template_impl;

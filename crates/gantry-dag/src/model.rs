@@ -12,6 +12,9 @@ pub struct WorkflowDef {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// A JSON Schema every run input must satisfy (422 at run start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Value>,
     pub nodes: Vec<NodeDef>,
 }
 

@@ -49,6 +49,7 @@ pub struct ValidatedDag {
     refs: Vec<Vec<TemplateRef>>,
     /// Each node's compiled `when`.
     conditions: Vec<Option<Arc<Condition>>>,
+    input_schema: Option<crate::schema::InputSchema>,
     topo: Vec<NodeIdx>,
 }
 
@@ -105,6 +106,15 @@ impl ValidatedDag {
         self.conditions.get(idx as usize)?.as_deref()
     }
 
+    /// Every way `input` violates the workflow's `input_schema` (empty
+    /// without one): a run start with any is a 422.
+    pub fn input_problems(&self, input: &serde_json::Value) -> Vec<Problem> {
+        self.input_schema
+            .as_ref()
+            .map(|s| s.problems(input))
+            .unwrap_or_default()
+    }
+
     /// Whether any node has a `when`.
     pub fn has_conditions(&self) -> bool {
         self.conditions.iter().any(Option::is_some)
@@ -146,7 +156,12 @@ impl ValidatedDag {
         conditions: Vec<Option<Arc<Condition>>>,
         topo: Vec<NodeIdx>,
     ) -> Self {
+        let input_schema = def
+            .input_schema
+            .as_ref()
+            .and_then(crate::schema::InputSchema::compile);
         Self {
+            input_schema,
             def,
             index,
             parents,

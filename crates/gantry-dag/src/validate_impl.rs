@@ -241,6 +241,9 @@ pub(crate) fn validate(
         refs.push(unique);
         located.push(found);
     }
+    if let Some(schema) = &def.input_schema {
+        crate::schema::schema_problems("input_schema", schema, &mut problems);
+    }
     // Conditions: they compile, and every node they read is an ancestor
     // (checked with the templates' targets below).
     let mut conditions: Vec<Option<Arc<Condition>>> = Vec::with_capacity(n);
