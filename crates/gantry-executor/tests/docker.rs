@@ -93,7 +93,10 @@ async fn a_hang_is_stopped_at_its_timeout_and_removed() {
     let (kind, error) = failure(&result);
     assert_eq!(kind, ErrorKind::Timeout, "{error}");
     assert_eq!(error, "timed out after 2s");
-    assert!(took < Duration::from_secs(4), "took {took:?}");
+    // Far below the agent's 60 s sleep, far above the 2 s timeout: a
+    // container start and stop on a loaded 2-core machine took 4.4 s once,
+    // so a tight bound tested the machine, not the timeout.
+    assert!(took < Duration::from_secs(20), "took {took:?}");
     assert_eq!(result.log_tail, "waiting\n");
 }
 

@@ -9,6 +9,7 @@ mod reads;
 mod register;
 mod rows;
 mod runs;
+mod save;
 mod sessions;
 mod text;
 mod tx;

@@ -1,0 +1,237 @@
+//! [`RunTx::save`]: persisting what the state machine changed, in the
+//! transaction that holds the run's lock (one statement for the nodes,
+//! `save_nodes.sql`, one for the run row).
+
+use crate::rows::{i32_of, millis};
+use crate::{Dispatch, Result, RunHead, RunTx, RUN_CHANNEL};
+use gantry_dag::limits::{clamp_delay_ms, MAX_DELAY_MS};
+use gantry_dag::{
+    Action, NodeFailure, NodeIdx, NodeStatus, Plan, RunState, SkipReason, ValidatedDag,
+};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// What `save` writes into the `error` column of a skipped node.
+fn skip_text(reason: Option<SkipReason>) -> &'static str {
+    match reason {
+        Some(SkipReason::ConditionFalse) => "skipped: its condition is false",
+        Some(SkipReason::UpstreamSkipped) => "skipped: an upstream node was skipped",
+        Some(SkipReason::UpstreamFailed) | None => "skipped: an upstream node failed",
+    }
+}
+
+impl RunTx<'_> {
+    /// Persist the result of applying events to `head`'s run:
+    /// - each node in `changed` gets its new status, attempt, tries and
+    ///   waiting_on from `state`; entering `queued` sets `queued_at`; entering
+    ///   `retrying` sets `retry_at` from the action's delay; entering
+    ///   `succeeded` copies output from its latest attempt and sets
+    ///   `finished_at`; entering `failed` copies the attempt's error (or
+    ///   "rejected"), `skipped` gets error "skipped: an upstream node failed",
+    ///   `cancelled` gets "cancelled";
+    /// - `pending_advance` is cleared on `processed`;
+    /// - the run row gets `state.status`, `remaining`, `failed`, `updated_at`
+    ///   and, on `FinishRun`, `finished_at`;
+    /// - [`crate::RUN_CHANNEL`] is notified with the run id.
+    ///
+    /// Returns the dispatches for `Enqueue` and `Schedule` actions (with
+    /// `delay_ms` for `Schedule`) to deliver after commit. All writes are
+    /// batched (UNNEST), not one statement per node.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn save(
+        &mut self,
+        head: &RunHead,
+        dag: &ValidatedDag,
+        plan: &Plan,
+        state: &RunState,
+        changed: &[NodeIdx],
+        actions: &[Action],
+        failures: &[(NodeIdx, NodeFailure)],
+        processed: &[NodeIdx],
+    ) -> Result<Vec<Dispatch>> {
+        // The DAG is not needed to persist a state; callers pass the same
+        // (dag, plan, state) triple they advanced with.
+        let _ = dag;
+        let delays: HashMap<NodeIdx, u64> = actions
+            .iter()
+            .filter_map(|a| match *a {
+                // Clamped: a delay past the bound (a policy stored before
+                // bounds were enforced) made Postgres fail the whole batch
+                // with "interval out of range".
+                Action::Schedule { node, delay } => Some((
+                    node,
+                    clamp_delay_ms(u64::try_from(millis(delay)).unwrap_or(0)),
+                )),
+                _ => None,
+            })
+            .collect();
+        self.save_nodes(head.id, state, changed, &delays, failures, processed)
+            .await?;
+        // Processed results that changed nothing (stale or replayed) still
+        // lose their flag; the others lost it in save_nodes.
+        let changed_set: std::collections::HashSet<NodeIdx> = changed.iter().copied().collect();
+        let unchanged: Vec<i32> = processed
+            .iter()
+            .filter(|i| !changed_set.contains(i) || !state.nodes.contains_key(i))
+            .map(|&i| i32_of(i))
+            .collect();
+        if !unchanged.is_empty() {
+            let idxs = unchanged;
+            sqlx::query(
+                "UPDATE nodes SET pending_advance = false
+                 WHERE run_id = $1 AND idx = ANY($2) AND pending_advance",
+            )
+            .bind(head.id)
+            .bind(&idxs)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        let finish = actions
+            .iter()
+            .any(|a| matches!(a, Action::FinishRun { .. }));
+        // One round trip: the run row, and the notification to event streams.
+        let (traceparent, _): (Option<String>, Option<String>) = sqlx::query_as(
+            "UPDATE runs
+             SET status = $2, remaining = $3, failed = $4, updated_at = clock_timestamp(),
+                 finished_at = CASE
+                     WHEN $2 = 'running' THEN NULL
+                     WHEN $5 THEN clock_timestamp()
+                     ELSE COALESCE(finished_at, clock_timestamp())
+                 END
+             WHERE id = $1
+             RETURNING traceparent, pg_notify($6, $1::text)::text",
+        )
+        .bind(head.id)
+        .bind(state.status.as_str())
+        .bind(i32_of(state.remaining))
+        .bind(i32_of(state.failed))
+        .bind(finish)
+        .bind(RUN_CHANNEL)
+        .fetch_one(&mut *self.tx)
+        .await?;
+
+        let dispatch = |node: NodeIdx, delay_ms: Option<u64>| {
+            Dispatch::of(head, plan, node, delay_ms, traceparent.clone())
+        };
+        Ok(actions
+            .iter()
+            .filter_map(|a| match *a {
+                Action::Enqueue { node } => Some(dispatch(node, None)),
+                Action::Schedule { node, delay } => Some(dispatch(
+                    node,
+                    Some(clamp_delay_ms(
+                        u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    )),
+                )),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The node half of [`RunTx::save`]: one statement for all changed nodes,
+    /// then one that closes attempts left open by nodes that ended.
+    async fn save_nodes(
+        &mut self,
+        run: Uuid,
+        state: &RunState,
+        changed: &[NodeIdx],
+        delays: &HashMap<NodeIdx, u64>,
+        failures: &[(NodeIdx, NodeFailure)],
+        processed: &[NodeIdx],
+    ) -> Result<()> {
+        let n = changed.len();
+        let failures: HashMap<NodeIdx, String> = failures
+            .iter()
+            .map(|(i, why)| (*i, why.to_string()))
+            .collect();
+        let mut failed_parents = Vec::with_capacity(n);
+        let mut skipped_parents = Vec::with_capacity(n);
+        let mut skip_reasons: Vec<Option<&str>> = Vec::with_capacity(n);
+        let mut errors: Vec<Option<&str>> = Vec::with_capacity(n);
+        let processed: std::collections::HashSet<NodeIdx> = processed.iter().copied().collect();
+        let mut done = Vec::with_capacity(n);
+        let mut idxs = Vec::with_capacity(n);
+        let mut statuses = Vec::with_capacity(n);
+        let mut attempts = Vec::with_capacity(n);
+        let mut tries = Vec::with_capacity(n);
+        let mut waiting = Vec::with_capacity(n);
+        let mut delay_ms: Vec<Option<i64>> = Vec::with_capacity(n);
+        let mut ended = Vec::new();
+        for &i in changed {
+            let Some(s) = state.nodes.get(&i) else {
+                continue;
+            };
+            idxs.push(i32_of(i));
+            done.push(processed.contains(&i));
+            statuses.push(s.status.as_str());
+            attempts.push(i32_of(s.attempt));
+            tries.push(i32_of(s.tries));
+            waiting.push(i32_of(s.waiting_on));
+            failed_parents.push(i32_of(s.failed_parents));
+            skipped_parents.push(i32_of(s.skipped_parents));
+            skip_reasons.push(s.skip_reason.map(SkipReason::as_str));
+            errors.push(match s.status {
+                NodeStatus::Skipped => Some(skip_text(s.skip_reason)),
+                NodeStatus::Failed => failures.get(&i).map(String::as_str),
+                _ => None,
+            });
+            delay_ms.push(
+                delays
+                    .get(&i)
+                    .map(|&d| i64::try_from(d).unwrap_or(i64::MAX)),
+            );
+            if matches!(
+                s.status,
+                NodeStatus::Failed | NodeStatus::Skipped | NodeStatus::Cancelled
+            ) {
+                ended.push(i32_of(i));
+            }
+        }
+        if idxs.is_empty() {
+            return Ok(());
+        }
+        // Lock in idx order first, as every writer does, so the update below
+        // may visit rows in any order without risking a deadlock.
+        sqlx::query(
+            "SELECT 1 FROM nodes WHERE run_id = $1 AND idx = ANY($2)
+             ORDER BY idx FOR NO KEY UPDATE",
+        )
+        .bind(run)
+        .bind(&idxs)
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query(include_str!("save_nodes.sql"))
+            .bind(run)
+            .bind(&idxs)
+            .bind(&statuses)
+            .bind(&attempts)
+            .bind(&tries)
+            .bind(&waiting)
+            .bind(&delay_ms)
+            .bind(&errors)
+            .bind(&done)
+            .bind(i64::try_from(MAX_DELAY_MS).unwrap_or(i64::MAX))
+            .bind(&failed_parents)
+            .bind(&skipped_parents)
+            .bind(&skip_reasons)
+            .execute(&mut *self.tx)
+            .await?;
+        if !ended.is_empty() {
+            // An attempt still open on a node that ended (a cancel) will never
+            // be recorded: its worker's result is fenced off. Close it.
+            sqlx::query(
+                "UPDATE attempts a
+                 SET status = 'failed', retryable = false, finished_at = clock_timestamp(),
+                     error = COALESCE(n.error, 'cancelled')
+                 FROM nodes n
+                 WHERE n.run_id = $1 AND n.idx = ANY($2)
+                   AND a.run_id = n.run_id AND a.idx = n.idx AND a.finished_at IS NULL",
+            )
+            .bind(run)
+            .bind(&ended)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
