@@ -167,6 +167,7 @@ async fn register(
         name: name.into(),
         description: None,
         input_schema: None,
+        output: None,
         nodes,
     };
     Ok(engine.store.register_workflow(&def).await?)

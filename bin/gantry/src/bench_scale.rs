@@ -194,6 +194,7 @@ pub(crate) async fn run(
         name: format!("bench-scale-{nodes}"),
         description: None,
         input_schema: None,
+        output: None,
         nodes: (0..nodes.max(1))
             .map(|i| NodeDef {
                 id: format!("s{i}"),

@@ -187,6 +187,7 @@ async fn seed_runs(engine: &Engine) -> anyhow::Result<Uuid> {
         name: "ui-bench".into(),
         description: Some("gantry bench ui".into()),
         input_schema: None,
+        output: None,
         nodes,
     };
     let wf = engine.store.register_workflow(&def).await?;

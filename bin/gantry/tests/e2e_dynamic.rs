@@ -230,3 +230,64 @@ async fn input_schema_guards_run_starts() {
     let run = env.wait_run(&id, RUN_TIMEOUT).await;
     assert_eq!(run["status"], "succeeded", "{run:#}");
 }
+
+/// A run's output: the workflow's `output` template once the run succeeds
+/// (a skipped node's output reads as null); without one, each leaf node's
+/// output by id; nothing while the run has not succeeded; a template naming
+/// an unknown node is a 422.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_output_is_rendered_when_it_succeeds() {
+    let mut env = Env::new().await;
+    let _dev = env.dev(&[]).await;
+    env.builtin_agents().await;
+    env.workflow(json!({"name": "shaped",
+        "output": {"fixed": "{{fix.output}}", "verdict": "{{review.status}}", "repo": "{{run.input.repo}}"},
+        "nodes": [
+            {"id": "review", "agent": "echo", "input": {"ok": true}},
+            {"id": "fix", "agent": "echo", "depends_on": ["review"], "when": "input.fix"}
+        ]}))
+    .await;
+    let id = env
+        .start("shaped", json!({"repo": "x/y", "fix": false}))
+        .await;
+    let run = env.wait_run(&id, RUN_TIMEOUT).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(
+        run["output"],
+        json!({"fixed": null, "verdict": "succeeded", "repo": "x/y"}),
+        "{run:#}"
+    );
+
+    env.workflow(json!({"name": "leaves", "nodes": [
+        {"id": "a", "agent": "echo", "input": {"n": 1}},
+        {"id": "b", "agent": "echo", "depends_on": ["a"], "input": {"n": 2}},
+        {"id": "c", "agent": "echo", "depends_on": ["a"], "input": {"n": 3}}
+    ]}))
+    .await;
+    let id = env.start("leaves", json!({})).await;
+    let run = env.wait_run(&id, RUN_TIMEOUT).await;
+    assert_eq!(
+        run["output"],
+        json!({"b": {"n": 2}, "c": {"n": 3}}),
+        "{run:#}"
+    );
+
+    env.workflow(json!({"name": "broken-out", "nodes": [
+        {"id": "a", "agent": "fail", "input": {"exit_code": 78}}
+    ]}))
+    .await;
+    let id = env.start("broken-out", json!({})).await;
+    let run = env.wait_run(&id, RUN_TIMEOUT).await;
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["output"], serde_json::Value::Null, "{run:#}");
+
+    let (status, body) = env
+        .post(
+            "/v1/workflows",
+            &json!({"name": "bad-out", "output": {"x": "{{ghost.output}}"},
+                    "nodes": [{"id": "a", "agent": "echo"}]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["details"][0]["field"], "output.x", "{body}");
+}

@@ -145,8 +145,9 @@ impl Engine {
         let plan = self.cache.plan(&self.store, &head.plan_hash).await?;
         let view = RunState::view(&dag, &event);
         let mut state = tx.load_state(&head, view.as_deref()).await?;
-        let facts = RunState::facts_view(&dag, &event);
-        if !facts.is_empty() {
+        // The run's id and input too: a condition may read only those.
+        if dag.has_conditions() {
+            let facts = RunState::facts_view(&dag, &event);
             state.facts = tx.load_facts(head.id, &facts).await?;
         }
         let t = advance(&dag, &plan, &mut state, event, rand::random());

@@ -222,8 +222,9 @@ pub(crate) async fn advance_heads(
             .collect();
         let view = union_view(&dag, &events);
         let mut state = tx.load_state(head, view.as_deref()).await?;
-        let facts = union_facts_view(&dag, &events);
-        if !facts.is_empty() {
+        // The run's id and input too: a condition may read only those.
+        if dag.has_conditions() {
+            let facts = union_facts_view(&dag, &events);
             state.facts = tx.load_facts(head.id, &facts).await?;
         }
         let mut changed = BTreeSet::new();
@@ -268,12 +269,9 @@ pub(crate) async fn advance_heads(
     Ok(out)
 }
 
-/// The union of the facts the events' conditions read (empty for a
-/// workflow without conditions: no query on the hot path).
+/// The union of the facts the events' conditions read (loaded only for a
+/// workflow with conditions: no query on the hot path).
 fn union_facts_view(dag: &gantry_dag::ValidatedDag, events: &[Event]) -> Vec<NodeIdx> {
-    if !dag.has_conditions() {
-        return Vec::new();
-    }
     let all: BTreeSet<NodeIdx> = events
         .iter()
         .flat_map(|e| RunState::facts_view(dag, e))

@@ -15,6 +15,10 @@ pub struct WorkflowDef {
     /// A JSON Schema every run input must satisfy (422 at run start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_schema: Option<Value>,
+    /// The run's output, a template rendered when the run succeeds; without
+    /// it, an object from each leaf node's id to its output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
     pub nodes: Vec<NodeDef>,
 }
 

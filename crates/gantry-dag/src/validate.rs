@@ -120,6 +120,12 @@ impl ValidatedDag {
         self.conditions.iter().any(Option::is_some)
     }
 
+    /// Nodes no other node depends on, in definition order: a run's
+    /// output without an `output` template maps each to its output.
+    pub fn leaves(&self) -> impl Iterator<Item = NodeIdx> + '_ {
+        (0..self.len() as NodeIdx).filter(|i| self.children[*i as usize].is_empty())
+    }
+
     /// Nodes without dependencies, in definition order.
     pub fn roots(&self) -> impl Iterator<Item = NodeIdx> + '_ {
         (0..self.len() as NodeIdx).filter(|i| self.parents[*i as usize].is_empty())

@@ -244,6 +244,34 @@ pub(crate) fn validate(
     if let Some(schema) = &def.input_schema {
         crate::schema::schema_problems("input_schema", schema, &mut problems);
     }
+    // The run output's templates: they parse and name existing nodes.
+    if let Some(output) = &def.output {
+        let (found, errors) = collect(output);
+        for e in errors {
+            if let crate::TemplateError::Syntax {
+                field,
+                template,
+                reason,
+            } = e
+            {
+                let field = field.replacen("input", "output", 1);
+                problems.push(problem(
+                    field,
+                    "bad_template",
+                    format!("output: bad template {template:?}: {reason}"),
+                ));
+            }
+        }
+        for (field, r) in &found {
+            if let Some(target) = r.node().filter(|t| !index.contains_key(*t)) {
+                problems.push(problem(
+                    field.replacen("input", "output", 1),
+                    "unknown_node",
+                    format!("output template names unknown node {target:?}"),
+                ));
+            }
+        }
+    }
     // Conditions: they compile, and every node they read is an ancestor
     // (checked with the templates' targets below).
     let mut conditions: Vec<Option<Arc<Condition>>> = Vec::with_capacity(n);

@@ -130,6 +130,8 @@ pub struct RunDetail {
     #[serde(flatten)]
     pub run: RunSummary,
     pub input: Value,
+    /// Set when the run succeeded (SPEC 2.1, workflow `output`).
+    pub output: Option<Value>,
     pub updated_at: DateTime<Utc>,
     pub nodes: Vec<NodeSummary>,
 }

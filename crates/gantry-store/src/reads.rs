@@ -14,6 +14,7 @@ struct RunDetailRow {
     #[sqlx(flatten)]
     run: RunSummaryRow,
     input: Value,
+    output: Option<Value>,
     updated_at: DateTime<Utc>,
 }
 
@@ -104,7 +105,7 @@ impl Store {
 
     pub async fn get_run(&self, id: Uuid) -> Result<Option<RunDetail>> {
         let row: Option<RunDetailRow> = sqlx::query_as(&format!(
-            "SELECT {RUN_SUMMARY_COLS}, input, updated_at FROM runs WHERE id = $1"
+            "SELECT {RUN_SUMMARY_COLS}, input, output, updated_at FROM runs WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -121,6 +122,7 @@ impl Store {
         Ok(Some(RunDetail {
             run: row.run.into_summary()?,
             input: row.input,
+            output: row.output,
             updated_at: row.updated_at,
             nodes: nodes
                 .into_iter()

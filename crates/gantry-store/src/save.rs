@@ -6,8 +6,10 @@ use crate::rows::{i32_of, millis};
 use crate::{Dispatch, Result, RunHead, RunTx, RUN_CHANNEL};
 use gantry_dag::limits::{clamp_delay_ms, MAX_DELAY_MS};
 use gantry_dag::{
-    Action, NodeFailure, NodeIdx, NodeStatus, Plan, RunState, SkipReason, ValidatedDag,
+    Action, NodeFailure, NodeIdx, NodeStatus, NodeView, Plan, RunState, RunStatus, Scope,
+    SkipReason, ValidatedDag,
 };
+use serde_json::Value;
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -49,9 +51,6 @@ impl RunTx<'_> {
         failures: &[(NodeIdx, NodeFailure)],
         processed: &[NodeIdx],
     ) -> Result<Vec<Dispatch>> {
-        // The DAG is not needed to persist a state; callers pass the same
-        // (dag, plan, state) triple they advanced with.
-        let _ = dag;
         let delays: HashMap<NodeIdx, u64> = actions
             .iter()
             .filter_map(|a| match *a {
@@ -89,6 +88,11 @@ impl RunTx<'_> {
         let finish = actions
             .iter()
             .any(|a| matches!(a, Action::FinishRun { .. }));
+        let output = if state.status == RunStatus::Succeeded && finish {
+            self.run_output(head.id, dag).await?
+        } else {
+            None
+        };
         // One round trip: the run row, and the notification to event streams.
         let (traceparent, _): (Option<String>, Option<String>) = sqlx::query_as(
             "UPDATE runs
@@ -97,6 +101,11 @@ impl RunTx<'_> {
                      WHEN $2 = 'running' THEN NULL
                      WHEN $5 THEN clock_timestamp()
                      ELSE COALESCE(finished_at, clock_timestamp())
+                 END,
+                 output = CASE
+                     WHEN $2 = 'succeeded' AND $5 THEN $7::jsonb
+                     WHEN $2 = 'running' THEN NULL
+                     ELSE output
                  END
              WHERE id = $1
              RETURNING traceparent, pg_notify($6, $1::text)::text",
@@ -107,6 +116,7 @@ impl RunTx<'_> {
         .bind(i32_of(state.failed))
         .bind(finish)
         .bind(RUN_CHANNEL)
+        .bind(output)
         .fetch_one(&mut *self.tx)
         .await?;
 
@@ -233,5 +243,73 @@ impl RunTx<'_> {
             .await?;
         }
         Ok(())
+    }
+
+    /// The output of a run that just succeeded: its workflow's `output`
+    /// template rendered over the run's nodes, or each leaf's output by id.
+    /// A template that cannot be rendered (a missing path) leaves it null,
+    /// with a warning: the run has succeeded either way.
+    async fn run_output(&mut self, run: Uuid, dag: &ValidatedDag) -> Result<Option<Value>> {
+        let template = dag.def().output.as_ref();
+        let ids: Vec<String> = match template {
+            Some(t) => gantry_dag::refs(t)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|(_, r)| r.node().map(str::to_owned))
+                .collect(),
+            None => dag.leaves().map(|i| dag.node(i).id.clone()).collect(),
+        };
+        let (input,): (Value,) = sqlx::query_as("SELECT input FROM runs WHERE id = $1")
+            .bind(run)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let rows: Vec<(String, String, Value, Option<String>)> = sqlx::query_as(
+            "SELECT node_id, status, COALESCE(output, 'null'::jsonb), error FROM nodes
+             WHERE run_id = $1 AND node_id = ANY($2)",
+        )
+        .bind(run)
+        .bind(&ids)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut views = HashMap::new();
+        for (id, status, output, error) in rows {
+            let status = crate::rows::node_status(&status)?;
+            views.insert(
+                id,
+                NodeView {
+                    status,
+                    output,
+                    error,
+                },
+            );
+        }
+        let Some(template) = template else {
+            let leaves = views
+                .into_iter()
+                .map(|(id, v)| {
+                    let output = if v.status == NodeStatus::Succeeded {
+                        v.output
+                    } else {
+                        Value::Null
+                    };
+                    (id, output)
+                })
+                .collect();
+            return Ok(Some(Value::Object(leaves)));
+        };
+        let run_id = run.to_string();
+        let nodes = |n: &str| views.get(n).cloned();
+        let scope = Scope {
+            run_id: &run_id,
+            input: &input,
+            nodes: &nodes,
+        };
+        match gantry_dag::render_in(template, &scope) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => {
+                tracing::warn!(%run, error = %e, "run output template cannot be rendered; output left null");
+                Ok(None)
+            }
+        }
     }
 }
