@@ -8,7 +8,6 @@ mod common;
 
 use common::{node_of, Env};
 use serde_json::{json, Value};
-use sqlx::Connection;
 use std::time::Duration;
 
 const IMAGE: &str = "gantry/testbox:latest";
@@ -42,36 +41,6 @@ async fn docker_dev(env: &mut Env) -> common::Proc {
         ("GANTRY_SECRET_BINDINGS", "d-secret=TOKEN"),
     ])
     .await
-}
-
-fn base64(s: &str) -> String {
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("base64")
-        .arg("-w0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("base64");
-    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), s.as_bytes()).expect("write");
-    String::from_utf8(child.wait_with_output().expect("base64").stdout).expect("utf-8")
-}
-
-/// Every row of the run's tables as text, to search for leaked values.
-async fn database_text(env: &Env) -> String {
-    let mut conn = sqlx::PgConnection::connect(&env.db_url)
-        .await
-        .expect("connect to the test database");
-    let mut all = String::new();
-    for table in ["runs", "nodes", "attempts", "agents", "workflows"] {
-        let (text,): (Option<String>,) = sqlx::query_as(&format!(
-            "SELECT string_agg(t::text, E'\\n') FROM {table} t"
-        ))
-        .fetch_one(&mut conn)
-        .await
-        .expect("dump table");
-        all.push_str(&text.unwrap_or_default());
-    }
-    all
 }
 
 /// Good output, a crash retried to the policy's end, exit 78 once, garbage
@@ -182,9 +151,9 @@ async fn docker_exit_rules_attempts_and_secrets() {
         "secret in the environment: {log:?}"
     );
 
-    let encoded = base64(SECRET);
+    let encoded = common::base64(SECRET);
     let api_text = format!("{run}{detail}");
-    let db_text = database_text(&env).await;
+    let db_text = env.database_text().await;
     let process_log = dev.log_text();
     for (what, text) in [
         ("API answers", &api_text),

@@ -76,6 +76,25 @@ pub(crate) fn free_port() -> u16 {
 }
 
 impl Env {
+    /// Every row of the tables a run and its definitions write, as text:
+    /// what a test searches for values that must never be stored.
+    pub(crate) async fn database_text(&self) -> String {
+        let mut conn = sqlx::PgConnection::connect(&self.db_url)
+            .await
+            .expect("connect to the test database");
+        let mut all = String::new();
+        for table in ["runs", "nodes", "attempts", "agents", "workflows"] {
+            let (text,): (Option<String>,) = sqlx::query_as(&format!(
+                "SELECT string_agg(t::text, E'\\n') FROM {table} t"
+            ))
+            .fetch_one(&mut conn)
+            .await
+            .expect("dump table");
+            all.push_str(&text.unwrap_or_default());
+        }
+        all
+    }
+
     /// Create a database `e2e_<random>` and a Redis prefix `e2e-<uuid>`;
     /// panics with a clear message when either service is unreachable.
     pub(crate) async fn new() -> Env {
@@ -427,4 +446,10 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// `s` in standard base64, as an agent's `base64 -w0` prints it.
+pub(crate) fn base64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
 }

@@ -7,34 +7,10 @@
 use crate::common::{node_of, Env};
 use crate::process::dev_with_process_agents;
 use serde_json::json;
-use sqlx::Connection;
 use std::time::Duration;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 const SECRET: &str = "b0und-Secret-Value-9921";
-
-fn base64(s: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-/// Every row of the tables a run writes, as text.
-async fn database_text(env: &Env) -> String {
-    let mut conn = sqlx::PgConnection::connect(&env.db_url)
-        .await
-        .expect("connect to the test database");
-    let mut all = String::new();
-    for table in ["runs", "nodes", "attempts"] {
-        let (text,): (Option<String>,) = sqlx::query_as(&format!(
-            "SELECT string_agg(t::text, E'\\n') FROM {table} t"
-        ))
-        .fetch_one(&mut conn)
-        .await
-        .expect("dump table");
-        all.push_str(&text.unwrap_or_default());
-    }
-    all
-}
 
 /// `gantry dev` with process agents from the test dir, docker on, a secrets
 /// directory holding TOKEN, and TOKEN bound to agent `bound` only.
@@ -110,8 +86,8 @@ async fn an_agent_not_bound_to_a_secret_cannot_get_it() {
     for node in ["bound", "thief", "dthief"] {
         seen.push_str(&env.node(&id, node).await.to_string());
     }
-    seen.push_str(&database_text(&env).await);
-    let b64 = base64(SECRET);
+    seen.push_str(&env.database_text().await);
+    let b64 = crate::common::base64(SECRET);
     assert!(!seen.contains(SECRET), "the secret leaked: {seen}");
     assert!(!seen.contains(&b64), "its base64 leaked: {seen}");
 }
@@ -148,7 +124,10 @@ async fn what_a_bound_process_agent_prints_of_its_secret_is_redacted() {
         "plain and base64: {log:?}"
     );
     let mut seen = format!("{run}{detail}");
-    seen.push_str(&database_text(&env).await);
+    seen.push_str(&env.database_text().await);
     assert!(!seen.contains(SECRET), "the secret leaked: {seen}");
-    assert!(!seen.contains(&base64(SECRET)), "its base64 leaked: {seen}");
+    assert!(
+        !seen.contains(&crate::common::base64(SECRET)),
+        "its base64 leaked: {seen}"
+    );
 }
