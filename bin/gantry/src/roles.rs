@@ -149,40 +149,57 @@ async fn serve_api(
 
 pub(crate) async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
     let engine = connect(&args.conn).await?;
-    let shutdown = shutdown_token();
-    let metrics = crate::metrics_server::spawn(
+    with_metrics(
+        engine,
         args.metrics_listen.as_deref(),
-        engine.clone(),
-        Duration::from_secs(args.write_failure_s),
-        shutdown.clone(),
+        args.write_failure_s,
+        |engine, shutdown| async move {
+            tracing::info!("coordinator started");
+            Ok(gantry_coordinator::run(engine, Default::default(), shutdown).await?)
+        },
     )
-    .await?;
-    tracing::info!("coordinator started");
-    let res = gantry_coordinator::run(engine, Default::default(), shutdown.clone()).await;
-    shutdown.cancel();
-    if let Some(m) = metrics {
-        let _ = m.await;
-    }
-    Ok(res?)
+    .await
 }
 
-pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
-    process_runtime(&args.worker, Default::default())?;
-    let engine = connect(&args.conn).await?;
+/// Run a role beside its metrics server (`/metrics`, `/healthz`, `/readyz`
+/// on `listen`) until SIGTERM or Ctrl-C, then stop both.
+async fn with_metrics<F, Fut>(
+    engine: Engine,
+    listen: Option<&str>,
+    write_failure_s: u64,
+    role: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(Engine, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let shutdown = shutdown_token();
     let metrics = crate::metrics_server::spawn(
-        args.metrics_listen.as_deref(),
+        listen,
         engine.clone(),
-        Duration::from_secs(args.write_failure_s),
+        Duration::from_secs(write_failure_s),
         shutdown.clone(),
     )
     .await?;
-    let res = run_worker(engine, &args.worker, shutdown.clone()).await;
+    let res = role(engine, shutdown.clone()).await;
     shutdown.cancel();
     if let Some(m) = metrics {
         let _ = m.await;
     }
     res
+}
+
+pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    process_runtime(&args.worker, Default::default())?;
+    let engine = connect(&args.conn).await?;
+    let opts = &args.worker;
+    with_metrics(
+        engine,
+        args.metrics_listen.as_deref(),
+        args.write_failure_s,
+        |engine, shutdown| async move { run_worker(engine, opts, shutdown).await },
+    )
+    .await
 }
 
 pub(crate) fn worker_config(opts: &WorkerOpts) -> gantry_worker::Config {
