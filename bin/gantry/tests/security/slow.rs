@@ -6,7 +6,7 @@
 //! at once.
 
 use crate::common::Env;
-use crate::driveby::{addr, raw};
+use crate::driveby::addr;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -100,6 +100,47 @@ async fn a_body_slower_than_the_read_timeout_gets_408() {
     );
 }
 
+/// The client address of the cap test: not 127.0.0.1, where the harness's
+/// own pooled connections (which hold a slot until they idle out) come from.
+const CLIENT_IP: &str = "127.0.0.2";
+
+/// A connection to `addr` from [`CLIENT_IP`].
+async fn connect(addr: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(format!("{CLIENT_IP}:0").parse().expect("client address"))
+        .expect("bind the client address");
+    socket
+        .connect(addr.parse().expect("server address"))
+        .await
+        .expect("connect")
+}
+
+/// A kept-alive connection that the server accepted: it sent a health
+/// check and read the whole answer, so it holds one of the address's
+/// slots until dropped. `None` when the server closed it instead.
+async fn held(addr: &str) -> Option<TcpStream> {
+    let mut conn = connect(addr).await;
+    let ask = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    conn.write_all(ask.as_bytes()).await.ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let answered = async {
+        // The health answer is short; its end is the end of its JSON body.
+        while !got.ends_with(b"}") {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        true
+    };
+    let answered = tokio::time::timeout(Duration::from_secs(10), answered)
+        .await
+        .expect("a held connection is answered or closed within 10 s");
+    answered.then_some(conn)
+}
+
 #[tokio::test]
 async fn connections_past_the_per_address_cap_are_closed_at_once() {
     let mut env = Env::new().await;
@@ -108,19 +149,20 @@ async fn connections_past_the_per_address_cap_are_closed_at_once() {
         .await;
     let a = addr(&env);
     let health = format!("GET /healthz HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\n\r\n");
-    // Wait until the harness's own connections (readiness polls) are gone.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !raw(&a, &health).await.starts_with("HTTP/1.1 200") {
-        assert!(Instant::now() < deadline, "healthz never answered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // Hold four connections the server answered; retried in case one is
+    // refused while an earlier test connection is still being closed.
+    let mut held_conns = Vec::new();
+    for _ in 0..100 {
+        if held_conns.len() == 4 {
+            break;
+        }
+        match held(&a).await {
+            Some(conn) => held_conns.push(conn),
+            None => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
     }
-    let mut held = Vec::new();
-    for _ in 0..4 {
-        held.push(TcpStream::connect(&a).await.expect("connect"));
-    }
-    // Let the server accept the four before the fifth arrives.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut fifth = TcpStream::connect(&a).await.expect("connect");
+    assert_eq!(held_conns.len(), 4, "four connections were never accepted");
+    let mut fifth = connect(&a).await;
     let _ = fifth.write_all(health.as_bytes()).await;
     let mut buf = [0u8; 64];
     let read = tokio::time::timeout(Duration::from_secs(2), fifth.read(&mut buf))
@@ -130,12 +172,11 @@ async fn connections_past_the_per_address_cap_are_closed_at_once() {
         matches!(read, Ok(0) | Err(_)),
         "the fifth got an answer: {read:?}"
     );
-    // Freed slots are usable again (the harness's own pooled connection
-    // may hold one, so free them all).
-    held.clear();
+    // Freed slots are usable again.
+    held_conns.clear();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if raw(&a, &health).await.starts_with("HTTP/1.1 200") {
+        if held(&a).await.is_some() {
             break;
         }
         assert!(
