@@ -54,6 +54,9 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let result = match args.scenario.as_str() {
         "chain" => chain(&engine, args.nodes.unwrap_or(200), args.concurrency).await,
         "fanout" => fanout(&engine, args.nodes.unwrap_or(2000), args.concurrency).await,
+        "map" => {
+            crate::bench_map::run(&engine, args.nodes.unwrap_or(10_000), args.concurrency).await
+        }
         "docker" => crate::bench_docker::run(&engine, args.nodes.unwrap_or(20)).await,
         "scale" => {
             let replicas = if args.containers {
@@ -64,7 +67,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             crate::bench_scale::run(&engine, &conn, args.nodes.unwrap_or(400), replicas).await
         }
         other => Err(anyhow::anyhow!(
-            "unknown scenario {other:?}; expected chain, fanout, docker, scale or ui"
+            "unknown scenario {other:?}; expected chain, fanout, map, docker, scale or ui"
         )),
     };
     stop.cancel();
@@ -75,7 +78,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn register(
+pub(crate) async fn register(
     engine: &Engine,
     name: &str,
     nodes: Vec<NodeDef>,
@@ -96,7 +99,7 @@ async fn register(
     Ok(engine.store.register_workflow(&def).await?)
 }
 
-fn node(id: String, deps: Vec<String>) -> NodeDef {
+pub(crate) fn node(id: String, deps: Vec<String>) -> NodeDef {
     NodeDef {
         id,
         agent: "bench-noop".into(),
@@ -106,13 +109,25 @@ fn node(id: String, deps: Vec<String>) -> NodeDef {
         timeout_s: None,
         trigger_rule: Default::default(),
         when: None,
+        for_each: None,
+        max_items: None,
+        max_parallel: None,
     }
 }
 
 /// Start a run and wait until it ends. Returns its id and wall time from
 /// the stored creation and finish timestamps.
 pub(crate) async fn run_once(engine: &Engine, wf: &WorkflowRecord) -> anyhow::Result<(Uuid, f64)> {
-    let id = match engine.start_run(wf, &json!({}), None).await? {
+    run_with(engine, wf, &json!({})).await
+}
+
+/// [`run_once`] with `input` as the run input.
+pub(crate) async fn run_with(
+    engine: &Engine,
+    wf: &WorkflowRecord,
+    input: &Value,
+) -> anyhow::Result<(Uuid, f64)> {
+    let id = match engine.start_run(wf, input, None).await? {
         Started::New(r) => r.id,
         other => bail!("unexpected start result {other:?}"),
     };

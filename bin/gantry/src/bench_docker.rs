@@ -161,6 +161,9 @@ async fn register(
             timeout_s: None,
             trigger_rule: Default::default(),
             when: None,
+            for_each: None,
+            max_items: None,
+            max_parallel: None,
         })
         .collect();
     let def = WorkflowDef {

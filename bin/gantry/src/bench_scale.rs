@@ -205,6 +205,9 @@ pub(crate) async fn run(
                 timeout_s: None,
                 trigger_rule: Default::default(),
                 when: None,
+                for_each: None,
+                max_items: None,
+                max_parallel: None,
             })
             .collect(),
     };

@@ -180,6 +180,9 @@ async fn seed_runs(engine: &Engine) -> anyhow::Result<Uuid> {
                 timeout_s: None,
                 trigger_rule: Default::default(),
                 when: None,
+                for_each: None,
+                max_items: None,
+                max_parallel: None,
             });
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::error::{ErrorBody, ErrorDetail, ProblemView};
 use crate::events;
-use crate::routes::{agents, health, queues, runs, workers, workflows};
+use crate::routes::{agents, health, instances, queues, runs, workers, workflows};
 use axum::Json;
 use std::sync::LazyLock;
 use utoipa::OpenApi;
@@ -30,6 +30,7 @@ use utoipa::OpenApi;
         runs::list,
         runs::get_one,
         runs::get_node,
+        instances::list,
         runs::cancel,
         runs::retry,
         runs::approve,
@@ -51,6 +52,7 @@ use utoipa::OpenApi;
         workflows::WorkflowView,
         workflows::StartRunBody,
         runs::RunList,
+        instances::InstanceList,
         runs::RunView,
         queues::QueueList,
         queues::QueueView,
@@ -97,6 +99,7 @@ mod tests {
             ("/v1/runs", "get"),
             ("/v1/runs/{id}", "get"),
             ("/v1/runs/{id}/nodes/{node}", "get"),
+            ("/v1/runs/{id}/nodes/{node}/instances", "get"),
             ("/v1/runs/{id}/events", "get"),
             ("/v1/runs/{id}/cancel", "post"),
             ("/v1/runs/{id}/retry", "post"),

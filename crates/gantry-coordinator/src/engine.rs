@@ -2,7 +2,7 @@
 //! the state, apply the pure `advance`, save, commit, then deliver.
 
 use crate::{Cache, Error, Result, WriteHealth};
-use gantry_dag::{advance, Action, Event, NodeIdx, Plan, RunState, RunStatus};
+use gantry_dag::{advance, Action, Event, NodeIdx, Plan, RunStatus};
 use gantry_queue::{Job, Queue};
 use gantry_store::{AttemptResult, Created, Dispatch, NewRun, RunSummary, Store, WorkflowRecord};
 use serde_json::Value;
@@ -143,13 +143,7 @@ impl Engine {
         }
         let dag = self.cache.dag(&self.store, head.workflow_id).await?;
         let plan = self.cache.plan(&self.store, &head.plan_hash).await?;
-        let view = RunState::view(&dag, &event);
-        let mut state = tx.load_state(&head, view.as_deref()).await?;
-        // The run's id and input too: a condition may read only those.
-        if dag.has_conditions() {
-            let facts = RunState::facts_view(&dag, &event);
-            state.facts = tx.load_facts(head.id, &facts).await?;
-        }
+        let mut state = crate::load::state_for(&mut tx, &dag, &head, &[event]).await?;
         let t = advance(&dag, &plan, &mut state, event, rand::random());
         if t.changed.is_empty() {
             if let Event::Approved { node } | Event::Rejected { node } = event {
@@ -168,6 +162,7 @@ impl Engine {
                 &t.changed,
                 &t.actions,
                 &t.failures,
+                &t.expansions,
                 &[],
             )
             .await?;

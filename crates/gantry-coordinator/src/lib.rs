@@ -9,6 +9,7 @@ mod engine;
 mod error;
 mod health;
 mod isolate;
+mod load;
 mod observe;
 mod reconcile;
 mod service;

@@ -5,7 +5,7 @@
 
 use crate::isolate::SetAside;
 use crate::{reconcile, Engine, Result};
-use gantry_dag::{advance, Event, NodeIdx, RunState};
+use gantry_dag::{advance, Event, NodeIdx};
 use gantry_store::ADVANCE_CHANNEL;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -220,21 +220,17 @@ pub(crate) async fn advance_heads(
                 outcome: r.outcome,
             })
             .collect();
-        let view = union_view(&dag, &events);
-        let mut state = tx.load_state(head, view.as_deref()).await?;
-        // The run's id and input too: a condition may read only those.
-        if dag.has_conditions() {
-            let facts = union_facts_view(&dag, &events);
-            state.facts = tx.load_facts(head.id, &facts).await?;
-        }
+        let mut state = crate::load::state_for(tx, &dag, head, &events).await?;
         let mut changed = BTreeSet::new();
         let mut actions = Vec::new();
         let mut failures = Vec::new();
+        let mut expansions = Vec::new();
         for event in events {
             let t = advance(&dag, &plan, &mut state, event, rand::random());
             changed.extend(t.changed);
             actions.extend(t.actions);
             failures.extend(t.failures);
+            expansions.extend(t.expansions);
         }
         if actions
             .iter()
@@ -247,7 +243,15 @@ pub(crate) async fn advance_heads(
         let processed: Vec<NodeIdx> = results.iter().map(|r| r.node).collect();
         out.dispatches.extend(
             tx.save(
-                head, &dag, &plan, &state, &changed, &actions, &failures, &processed,
+                head,
+                &dag,
+                &plan,
+                &state,
+                &changed,
+                &actions,
+                &failures,
+                &expansions,
+                &processed,
             )
             .await?,
         );
@@ -267,23 +271,4 @@ pub(crate) async fn advance_heads(
         }
     }
     Ok(out)
-}
-
-/// The union of the facts the events' conditions read (loaded only for a
-/// workflow with conditions: no query on the hot path).
-fn union_facts_view(dag: &gantry_dag::ValidatedDag, events: &[Event]) -> Vec<NodeIdx> {
-    let all: BTreeSet<NodeIdx> = events
-        .iter()
-        .flat_map(|e| RunState::facts_view(dag, e))
-        .collect();
-    all.into_iter().collect()
-}
-
-/// The union of the views the events need; `None` when any needs every node.
-fn union_view(dag: &gantry_dag::ValidatedDag, events: &[Event]) -> Option<Vec<NodeIdx>> {
-    let mut all = BTreeSet::new();
-    for e in events {
-        all.extend(RunState::view(dag, e)?);
-    }
-    Some(all.into_iter().collect())
 }

@@ -7,7 +7,7 @@
 use crate::plan::Plan;
 use crate::status::{NodeStatus, RunStatus, SkipReason};
 use crate::validate::ValidatedDag;
-use crate::NodeIdx;
+use crate::{MapState, NodeIdx};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -29,6 +29,8 @@ pub struct NodeState {
     pub skipped_parents: u32,
     /// Why the node was skipped, when it was.
     pub skip_reason: Option<SkipReason>,
+    /// A map node's progress over its instances, once it expanded.
+    pub map: Option<MapState>,
 }
 
 impl NodeState {
@@ -42,6 +44,15 @@ impl NodeState {
             failed_parents: 0,
             skipped_parents: 0,
             skip_reason: None,
+            map: None,
+        }
+    }
+
+    /// An instance of a map node in `status` that has not run yet.
+    pub fn instance(status: NodeStatus) -> Self {
+        Self {
+            status,
+            ..Self::pending(0)
         }
     }
 }
@@ -64,6 +75,29 @@ pub struct Facts {
     pub run_id: String,
     pub input: serde_json::Value,
     pub nodes: BTreeMap<NodeIdx, Fact>,
+}
+
+impl Facts {
+    /// The facts [`Event::Begin`] reads: the run's id and input, and every
+    /// node a condition or `for_each` reads, pending and without output.
+    pub fn of_new_run(dag: &ValidatedDag, run_id: String, input: serde_json::Value) -> Self {
+        let nodes = RunState::facts_view(dag, &Event::Begin)
+            .into_iter()
+            .map(|i| {
+                let fact = Fact {
+                    status: NodeStatus::Pending,
+                    output: serde_json::Value::Null,
+                    error: None,
+                };
+                (i, fact)
+            })
+            .collect();
+        Self {
+            run_id,
+            input,
+            nodes,
+        }
+    }
 }
 
 /// What the store keeps of one run for the state machine.
@@ -91,9 +125,12 @@ pub enum Outcome {
     },
 }
 
-/// Something that happened to a run.
+/// Something that happened to a run. A node's events may name an
+/// instance's slot (see [`crate::Slot`]) instead of a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
+    /// The run was just created with every node pending: decide the roots.
+    Begin,
     /// A worker recorded the result of `attempt` of `node`.
     Finished {
         node: NodeIdx,
@@ -137,6 +174,27 @@ pub enum NodeFailure {
     /// Its `when` did not evaluate to a bool.
     #[error("{0}")]
     Condition(#[from] crate::EvalError),
+    /// Its `for_each` template could not be resolved.
+    #[error("for_each: {0}")]
+    ForEachPath(crate::TemplateError),
+    /// Its `for_each` resolved to something other than an array.
+    #[error("for_each resolved to {got}, not an array")]
+    NotAnArray { got: &'static str },
+    /// Its `for_each` array is longer than `max_items`.
+    #[error("for_each resolved to {items} items, more than max_items ({max})")]
+    TooManyItems { items: usize, max: u32 },
+    /// An instance failed for good (the store adds that instance's error).
+    #[error("instance {index} failed")]
+    Instance { index: u32 },
+}
+
+/// A map node expanded: one instance per item, the first `queued` of them
+/// queued and the rest pending. The store inserts the instances' rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expansion {
+    pub node: NodeIdx,
+    pub items: Vec<serde_json::Value>,
+    pub queued: u32,
 }
 
 /// The result of applying one event.
@@ -147,14 +205,37 @@ pub struct Transition {
     pub actions: Vec<Action>,
     /// Nodes this transition failed by itself, with the cause (their error).
     pub failures: Vec<(NodeIdx, NodeFailure)>,
+    /// Map nodes that expanded into instances.
+    pub expansions: Vec<Expansion>,
 }
 
 impl RunState {
-    /// The state of a new run: roots ready (queued, or parked when their
-    /// agent needs approval), everything else pending. Returns the Enqueue and
-    /// Park actions for the roots.
+    /// A new run as the store first writes it: every node pending. Applying
+    /// [`Event::Begin`] then decides the roots.
+    pub fn new(dag: &ValidatedDag) -> Self {
+        crate::advance_impl::new_run(dag)
+    }
+
+    /// [`RunState::new`] with [`Event::Begin`] applied and no facts (no run
+    /// input): roots ready (queued, or parked when their agent needs
+    /// approval), everything else pending. Returns the Begin actions.
     pub fn start(dag: &ValidatedDag, plan: &Plan) -> (Self, Vec<Action>) {
-        crate::advance_impl::start(dag, plan)
+        let mut state = Self::new(dag);
+        state.facts = Facts::of_new_run(dag, String::new(), serde_json::json!({}));
+        let t = advance(dag, plan, &mut state, Event::Begin, 0.0);
+        (state, t.actions)
+    }
+
+    /// The instances a batch of `events` may start, to load after the
+    /// nodes of the view: for each map node with a `max_parallel` that an
+    /// instance event names, `(first slot, end slot, how many)` of its
+    /// pending instances from its `next` item on.
+    pub fn instances_wanted(
+        dag: &ValidatedDag,
+        state: &RunState,
+        events: &[Event],
+    ) -> Vec<(NodeIdx, NodeIdx, u32)> {
+        crate::map::instances_wanted(dag, state, events)
     }
 
     /// The nodes `event` reads or may change; the store loads exactly these.

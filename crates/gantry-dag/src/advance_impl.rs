@@ -29,16 +29,43 @@ impl Tx<'_> {
         }
     }
 
-    /// A node whose parents all succeeded: queue it, or park it for approval.
-    pub(crate) fn make_ready(&mut self, plan: &Plan, idx: NodeIdx, mut ns: NodeState) {
+    /// A node whose trigger rule and `when` passed: park it for approval,
+    /// expand it when it is a map node, else queue it. Returns whether
+    /// that finished it (a map node over no items, or one whose `for_each`
+    /// fails); the caller then settles it.
+    pub(crate) fn make_ready(
+        &mut self,
+        dag: &ValidatedDag,
+        plan: &Plan,
+        idx: NodeIdx,
+        ns: NodeState,
+    ) -> bool {
         if needs_approval(plan, idx) {
+            let mut ns = ns;
             ns.status = NodeStatus::WaitingApproval;
             self.out.actions.push(Action::Park { node: idx });
-        } else {
-            ns.status = NodeStatus::Queued;
-            self.out.actions.push(Action::Enqueue { node: idx });
+            self.set(idx, ns);
+            return false;
         }
+        self.begin(dag, plan, idx, ns)
+    }
+
+    /// Start a ready (or approved) node: expand a map node, queue others.
+    /// Returns whether that finished it.
+    pub(crate) fn begin(
+        &mut self,
+        dag: &ValidatedDag,
+        plan: &Plan,
+        idx: NodeIdx,
+        mut ns: NodeState,
+    ) -> bool {
+        if dag.for_each(idx).is_some() {
+            return self.expand(dag, plan, idx, ns);
+        }
+        ns.status = NodeStatus::Queued;
+        self.out.actions.push(Action::Enqueue { node: idx });
         self.set(idx, ns);
+        false
     }
 }
 
@@ -60,31 +87,39 @@ fn parent_count(dag: &ValidatedDag, idx: NodeIdx) -> u32 {
     u32::try_from(dag.parents(idx).len()).unwrap_or(u32::MAX)
 }
 
-pub(crate) fn start(dag: &ValidatedDag, plan: &Plan) -> (RunState, Vec<Action>) {
+pub(crate) fn new_run(dag: &ValidatedDag) -> RunState {
     let nodes = (0..dag.len() as NodeIdx)
         .map(|i| (i, NodeState::pending(parent_count(dag, i))))
         .collect();
-    let mut state = RunState {
+    RunState {
         status: RunStatus::Running,
         remaining: u32::try_from(dag.len()).unwrap_or(u32::MAX),
         failed: 0,
         nodes,
         facts: Facts::default(),
-    };
-    let mut tx = Tx {
-        state: &mut state,
-        out: Transition::default(),
-    };
+    }
+}
+
+/// Decide every root of a new run (their parents, none, have finished).
+fn begin_run(tx: &mut Tx<'_>, dag: &ValidatedDag, plan: &Plan) -> bool {
+    let mut any = false;
     for root in dag.roots() {
         if let Some(ns) = tx.get(root) {
-            tx.make_ready(plan, root, ns);
+            if ns.status == NodeStatus::Pending && ns.waiting_on == 0 {
+                any = true;
+                if tx.decide(dag, plan, root, ns) {
+                    tx.settle(dag, plan, root);
+                }
+            }
         }
     }
-    let actions = tx.out.actions;
-    (state, actions)
+    any
 }
 
 pub(crate) fn view(dag: &ValidatedDag, event: &Event) -> Option<Vec<NodeIdx>> {
+    if let Some(view) = crate::map::view(dag, event) {
+        return Some(view);
+    }
     let (node, failed) = match *event {
         Event::Finished {
             node,
@@ -95,18 +130,32 @@ pub(crate) fn view(dag: &ValidatedDag, event: &Event) -> Option<Vec<NodeIdx>> {
         | Event::LeaseExpired { node, .. }
         | Event::Rejected { node } => (node, true),
         Event::Approved { node } => {
-            return Some(if (node as usize) < dag.len() {
-                vec![node]
-            } else {
-                Vec::new()
-            })
+            if (node as usize) >= dag.len() {
+                return Some(Vec::new());
+            }
+            // An approved map node may finish at once (no items, or a bad
+            // for_each), which decides what comes after it.
+            let mut out = vec![node];
+            if dag.for_each(node).is_some() {
+                out.extend(dag.descendants(node));
+            }
+            return Some(out);
         }
-        Event::Cancel | Event::Retry => return None,
+        Event::Begin | Event::Cancel | Event::Retry => return None,
     };
     if node as usize >= dag.len() {
         return Some(Vec::new());
     }
     let mut out = vec![node];
+    out.extend(decided_by(dag, node, failed));
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
+}
+
+/// The nodes that `node` finishing (failing when `failed`) may decide.
+pub(crate) fn decided_by(dag: &ValidatedDag, node: NodeIdx, failed: bool) -> Vec<NodeIdx> {
+    let mut out = Vec::new();
     if failed {
         // A failure is decided for every descendant, one level at a time.
         out.extend(dag.descendants(node));
@@ -120,34 +169,37 @@ pub(crate) fn view(dag: &ValidatedDag, event: &Event) -> Option<Vec<NodeIdx>> {
             }
         }
     }
-    out.sort_unstable();
-    out.dedup();
-    Some(out)
+    out
 }
 
-/// Whether deciding `idx` after a parent succeeded can skip or fail it:
-/// it has a `when`, waits for a failure, or has other parents that may
-/// have failed or been skipped.
+/// Whether deciding `idx` after a parent succeeded can finish it: it has a
+/// `when`, waits for a failure, has other parents that may have failed or
+/// been skipped, or is a map node (over no items, or a bad `for_each`).
 fn may_finish_when_decided(dag: &ValidatedDag, idx: NodeIdx) -> bool {
     let rule = dag.node(idx).trigger_rule;
     dag.condition(idx).is_some()
+        || dag.for_each(idx).is_some()
         || rule == TriggerRule::OneFailed
         || (rule != TriggerRule::AllDone && dag.parents(idx).len() > 1)
 }
 
 pub(crate) fn facts_view(dag: &ValidatedDag, event: &Event) -> Vec<NodeIdx> {
-    if !dag.has_conditions() || *event == Event::Cancel {
+    if !dag.needs_facts() || *event == Event::Cancel {
         return Vec::new();
     }
     let candidates: Vec<NodeIdx> = match view(dag, event) {
-        Some(v) => v,
+        Some(v) => v.into_iter().filter(|&i| !is_instance(i)).collect(),
         None => (0..dag.len() as NodeIdx).collect(),
     };
-    let mut out: Vec<NodeIdx> = candidates
-        .into_iter()
-        .filter_map(|c| dag.condition(c))
-        .flat_map(|cond| cond.nodes().filter_map(|id| dag.idx(id)))
-        .collect();
+    let mut out: Vec<NodeIdx> = Vec::new();
+    for c in candidates {
+        if let Some(cond) = dag.condition(c) {
+            out.extend(cond.nodes().filter_map(|id| dag.idx(id)));
+        }
+        if let Some(source) = dag.for_each(c).and_then(|m| m.source.node()) {
+            out.extend(dag.idx(source));
+        }
+    }
     out.sort_unstable();
     out.dedup();
     out
@@ -167,7 +219,11 @@ pub(crate) fn advance(
         state,
         out: Transition::default(),
     };
+    if let Some(applied) = crate::map::advance(&mut tx, dag, plan, event, jitter) {
+        return finish(tx, applied);
+    }
     let applied = match event {
+        Event::Begin => begin_run(&mut tx, dag, plan),
         Event::Finished {
             node,
             attempt,
@@ -184,10 +240,9 @@ pub(crate) fn advance(
         ),
         Event::Approved { node } => match waiting_approval(&tx, dag, node) {
             Some(ns) => {
-                let mut ns = ns;
-                ns.status = NodeStatus::Queued;
-                tx.set(node, ns);
-                tx.out.actions.push(Action::Enqueue { node });
+                if tx.begin(dag, plan, node, ns) {
+                    tx.settle(dag, plan, node);
+                }
                 true
             }
             None => false,
@@ -205,6 +260,11 @@ pub(crate) fn advance(
         }
         Event::Retry => retry(&mut tx, dag, plan),
     };
+    finish(tx, applied)
+}
+
+/// End applying an event: finish the run when nothing remains.
+fn finish(mut tx: Tx<'_>, applied: bool) -> Transition {
     if applied && tx.state.status == RunStatus::Running && tx.state.remaining == 0 {
         let status = if tx.state.failed == 0 {
             RunStatus::Succeeded
@@ -305,6 +365,15 @@ fn retry(tx: &mut Tx<'_>, dag: &ValidatedDag, plan: &Plan) -> bool {
     if reset.is_empty() {
         return false;
     }
+    // Failed and cancelled instances start again (from their map node's
+    // resume, below); succeeded ones keep their output.
+    for &slot in reset.iter().filter(|&&i| is_instance(i)) {
+        if let Some(mut ns) = tx.get(slot) {
+            ns.status = NodeStatus::Pending;
+            ns.tries = 0;
+            tx.set(slot, ns);
+        }
+    }
     let mut is_reset = vec![false; dag.len()];
     for &idx in &reset {
         if let Some(flag) = is_reset.get_mut(idx as usize) {
@@ -350,19 +419,16 @@ fn retry(tx: &mut Tx<'_>, dag: &ValidatedDag, plan: &Plan) -> bool {
             }
         }
     }
-    let failed = tx
-        .state
-        .nodes
-        .values()
-        .filter(|ns| ns.status == NodeStatus::Failed)
-        .count();
+    let nodes = || {
+        tx.state
+            .nodes
+            .iter()
+            .filter(|(&i, _)| !is_instance(i))
+            .map(|(_, ns)| ns)
+    };
+    let failed = nodes().filter(|ns| ns.status == NodeStatus::Failed).count();
     tx.state.failed = u32::try_from(failed).unwrap_or(u32::MAX);
-    let remaining = tx
-        .state
-        .nodes
-        .values()
-        .filter(|ns| !ns.status.is_terminal())
-        .count();
+    let remaining = nodes().filter(|ns| !ns.status.is_terminal()).count();
     tx.state.remaining = u32::try_from(remaining).unwrap_or(u32::MAX);
     tx.state.status = RunStatus::Running;
     true

@@ -81,10 +81,7 @@ impl Tx<'_> {
             },
         };
         match decision {
-            Decision::Run => {
-                self.make_ready(plan, idx, ns);
-                false
-            }
+            Decision::Run => self.make_ready(dag, plan, idx, ns),
             Decision::Skip(reason) => {
                 ns.status = NodeStatus::Skipped;
                 ns.skip_reason = Some(reason);

@@ -11,7 +11,10 @@ mod backoff_impl;
 mod condition;
 mod decide;
 mod graph;
+mod instance;
 pub mod limits;
+mod map;
+mod map_check;
 mod model;
 mod plan;
 mod schema;
@@ -22,11 +25,16 @@ mod validate;
 mod validate_impl;
 
 pub use advance::{
-    advance, Action, Event, Fact, Facts, NodeFailure, NodeState, Outcome, RunState, Transition,
+    advance, Action, Event, Expansion, Fact, Facts, NodeFailure, NodeState, Outcome, RunState,
+    Transition,
 };
 pub use backoff::Backoff;
 pub use condition::{
     Condition, ConditionError, EvalError, NodeFacts, MAX_CONDITION_BYTES, MAX_CONDITION_NESTING,
+};
+pub use instance::{
+    instance_slot, is_instance, owner, ForEach, MapState, Slot, DEFAULT_MAX_ITEMS, FIRST_SLOT,
+    MAX_ITEMS, MAX_NODES,
 };
 pub use model::{
     AgentDef, Approval, Limits, NodeDef, RateLimit, RetryPolicy, Runtime, TriggerRule, WorkflowDef,

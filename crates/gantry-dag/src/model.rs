@@ -46,6 +46,16 @@ pub struct NodeDef {
     /// the node (see [`crate::Condition`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
+    /// A template resolving to an array when the node becomes ready: the
+    /// node then runs once per item (see [`crate::ForEach`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_each: Option<String>,
+    /// Longest `for_each` array accepted (default 1,000, at most 10,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<u64>,
+    /// Most instances queued or running at once (default: no bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<u64>,
 }
 
 /// When a node whose parents have all finished runs (SPEC section 2.1).

@@ -66,12 +66,14 @@ impl Plan {
         }
     }
 
+    /// The plan of the node `idx` addresses (an instance's slot reads as
+    /// its node: instances share their node's policies).
     pub fn node(&self, idx: NodeIdx) -> &NodePlan {
-        &self.nodes[idx as usize]
+        &self.nodes[crate::owner(idx) as usize]
     }
 
     pub fn agent(&self, idx: NodeIdx) -> &AgentDef {
-        &self.agents[&self.nodes[idx as usize].agent]
+        &self.agents[&self.node(idx).agent]
     }
 
     /// Canonical JSON of the plan; the store keys plans by its SHA-256.

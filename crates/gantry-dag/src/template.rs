@@ -1,5 +1,6 @@
 //! `{{run.input.PATH}}`, `{{run.id}}`, `{{NODE.output.PATH}}`,
-//! `{{NODE.status}}` and `{{NODE.error}}` templates (SPEC sections 2 and 2.1).
+//! `{{NODE.status}}`, `{{NODE.error}}`, and in a `for_each` node's input
+//! `{{item.PATH}}` and `{{index}}` templates (SPEC sections 2 and 2.1).
 //! A string that is exactly one template becomes the referenced JSON value; a
 //! template inside a longer string is replaced by its text (strings verbatim,
 //! other values as compact JSON). Rendering is one pass: rendered text is
@@ -22,6 +23,11 @@ pub enum TemplateRef {
     NodeStatus { node: String },
     /// `{{NODE.error}}`: the node's error, null unless it failed.
     NodeError { node: String },
+    /// `{{item.PATH}}`: the instance's item of a `for_each` node; an empty
+    /// path is the whole item.
+    Item { path: Vec<String> },
+    /// `{{index}}`: the instance's 0-based index.
+    Index,
 }
 
 impl TemplateRef {
@@ -31,7 +37,7 @@ impl TemplateRef {
             Self::NodeOutput { node, .. }
             | Self::NodeStatus { node }
             | Self::NodeError { node } => Some(node),
-            Self::RunInput { .. } | Self::RunId => None,
+            Self::RunInput { .. } | Self::RunId | Self::Item { .. } | Self::Index => None,
         }
     }
 }
@@ -52,6 +58,9 @@ pub struct Scope<'a> {
     /// `None` for a node the caller has nothing of (a template naming it
     /// fails like a missing path).
     pub nodes: &'a dyn Fn(&str) -> Option<NodeView>,
+    /// The instance's item and index, for an instance of a `for_each` node
+    /// (`{{item}}` and `{{index}}` fail like a missing path without it).
+    pub item: Option<(&'a Value, u32)>,
 }
 
 /// A template could not be parsed or resolved.
@@ -99,6 +108,7 @@ pub fn render(
             run_id: "",
             input: run_input,
             nodes: &nodes,
+            item: None,
         },
     )
 }

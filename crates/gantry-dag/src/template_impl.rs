@@ -109,6 +109,11 @@ fn parse(inner: &str) -> Result<TemplateRef, String> {
     match segs.as_slice() {
         ["run", "input", ..] => Ok(TemplateRef::RunInput { path: path() }),
         ["run", "id"] => Ok(TemplateRef::RunId),
+        // Before node references: `item` and `index` are not node ids here.
+        ["item", ..] => Ok(TemplateRef::Item {
+            path: segs[1..].iter().map(|s| (*s).to_owned()).collect(),
+        }),
+        ["index"] => Ok(TemplateRef::Index),
         [n, "output", ..] => Ok(TemplateRef::NodeOutput {
             node: node(n)?,
             path: path(),
@@ -116,7 +121,7 @@ fn parse(inner: &str) -> Result<TemplateRef, String> {
         [n, "status"] => Ok(TemplateRef::NodeStatus { node: node(n)? }),
         [n, "error"] => Ok(TemplateRef::NodeError { node: node(n)? }),
         _ => Err(format!(
-            "expected run.input.PATH, run.id, NODE.output.PATH, NODE.status or NODE.error, got {expr:?}"
+            "expected run.input.PATH, run.id, NODE.output.PATH, NODE.status, NODE.error, item.PATH or index, got {expr:?}"
         )),
     }
 }
@@ -215,6 +220,8 @@ fn dotted(r: &TemplateRef) -> String {
         TemplateRef::RunId => ("run.id".to_owned(), &[][..]),
         TemplateRef::NodeStatus { node } => (format!("{node}.status"), &[][..]),
         TemplateRef::NodeError { node } => (format!("{node}.error"), &[][..]),
+        TemplateRef::Item { path } => ("item".to_owned(), path.as_slice()),
+        TemplateRef::Index => ("index".to_owned(), &[][..]),
     };
     let mut out = head;
     for seg in path {
@@ -273,6 +280,14 @@ impl Renderer<'_> {
                     (NodeStatus::Failed, Some(e)) => Resolved::Value(Value::String(e)),
                     _ => Resolved::Nothing,
                 }
+            }
+            TemplateRef::Item { path } => {
+                let (item, _) = self.scope.item.ok_or_else(missing)?;
+                Resolved::Value(lookup(item, path).cloned().ok_or_else(missing)?)
+            }
+            TemplateRef::Index => {
+                let (_, index) = self.scope.item.ok_or_else(missing)?;
+                Resolved::Value(Value::from(index))
             }
         })
     }
@@ -341,4 +356,15 @@ impl Renderer<'_> {
 
 pub(crate) fn render(input: &Value, scope: &Scope<'_>) -> Result<Value, TemplateError> {
     Renderer { scope }.render(input, &mut Vec::new())
+}
+
+/// The one template `s` consists of, `None` when it is not exactly one
+/// template (literal text around it, several, or none); a syntax error as
+/// its reason.
+pub(crate) fn single(s: &str) -> Result<Option<TemplateRef>, String> {
+    let mut pieces = scan(s).map_err(|bad| bad.reason)?;
+    Ok(match (pieces.pop(), pieces.is_empty()) {
+        (Some(Piece::Tpl { r, .. }), true) => Some(r),
+        _ => None,
+    })
 }

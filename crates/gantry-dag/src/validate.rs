@@ -3,7 +3,7 @@
 
 use crate::model::{AgentDef, NodeDef, WorkflowDef};
 use crate::template::TemplateRef;
-use crate::{Condition, NodeIdx};
+use crate::{Condition, ForEach, NodeIdx};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,6 +49,8 @@ pub struct ValidatedDag {
     refs: Vec<Vec<TemplateRef>>,
     /// Each node's compiled `when`.
     conditions: Vec<Option<Arc<Condition>>>,
+    /// Each node's validated `for_each`.
+    maps: Vec<Option<ForEach>>,
     input_schema: Option<crate::schema::InputSchema>,
     topo: Vec<NodeIdx>,
 }
@@ -80,8 +82,9 @@ impl ValidatedDag {
         self.def.nodes.is_empty()
     }
 
+    /// The node `idx` addresses; an instance's slot reads as its node.
     pub fn node(&self, idx: NodeIdx) -> &NodeDef {
-        &self.def.nodes[idx as usize]
+        &self.def.nodes[crate::owner(idx) as usize]
     }
 
     pub fn idx(&self, id: &str) -> Option<NodeIdx> {
@@ -96,9 +99,10 @@ impl ValidatedDag {
         &self.children[idx as usize]
     }
 
-    /// Template references in the node's input (`run.input...` and `NODE.output...`).
+    /// Template references in the node's input (`run.input...` and
+    /// `NODE.output...`); an instance's slot reads as its node.
     pub fn refs(&self, idx: NodeIdx) -> &[TemplateRef] {
-        &self.refs[idx as usize]
+        &self.refs[crate::owner(idx) as usize]
     }
 
     /// The node's compiled `when`, if it has one.
@@ -118,6 +122,17 @@ impl ValidatedDag {
     /// Whether any node has a `when`.
     pub fn has_conditions(&self) -> bool {
         self.conditions.iter().any(Option::is_some)
+    }
+
+    /// The node's `for_each`, if it is a map node.
+    pub fn for_each(&self, idx: NodeIdx) -> Option<&ForEach> {
+        self.maps.get(idx as usize)?.as_ref()
+    }
+
+    /// Whether deciding nodes may read facts (run input, ancestors'
+    /// outputs): some node has a `when` or a `for_each`.
+    pub fn needs_facts(&self) -> bool {
+        self.has_conditions() || self.maps.iter().any(Option::is_some)
     }
 
     /// Nodes no other node depends on, in definition order: a run's
@@ -153,30 +168,38 @@ impl ValidatedDag {
         out
     }
 
-    pub(crate) fn from_parts(
-        def: WorkflowDef,
-        index: HashMap<String, NodeIdx>,
-        parents: Vec<Vec<NodeIdx>>,
-        children: Vec<Vec<NodeIdx>>,
-        refs: Vec<Vec<TemplateRef>>,
-        conditions: Vec<Option<Arc<Condition>>>,
-        topo: Vec<NodeIdx>,
-    ) -> Self {
-        let input_schema = def
+    /// The validated DAG from what validation computed (every per-node
+    /// vector has one entry per node); the input schema is compiled here.
+    pub(crate) fn from_parts(p: Parts) -> Self {
+        let input_schema = p
+            .def
             .input_schema
             .as_ref()
             .and_then(crate::schema::InputSchema::compile);
         Self {
             input_schema,
-            def,
-            index,
-            parents,
-            children,
-            refs,
-            conditions,
-            topo,
+            def: p.def,
+            index: p.index,
+            parents: p.parents,
+            children: p.children,
+            refs: p.refs,
+            conditions: p.conditions,
+            maps: p.maps,
+            topo: p.topo,
         }
     }
+}
+
+/// What validation computed for [`ValidatedDag::from_parts`].
+pub(crate) struct Parts {
+    pub(crate) def: WorkflowDef,
+    pub(crate) index: HashMap<String, NodeIdx>,
+    pub(crate) parents: Vec<Vec<NodeIdx>>,
+    pub(crate) children: Vec<Vec<NodeIdx>>,
+    pub(crate) refs: Vec<Vec<TemplateRef>>,
+    pub(crate) conditions: Vec<Option<Arc<Condition>>>,
+    pub(crate) maps: Vec<Option<ForEach>>,
+    pub(crate) topo: Vec<NodeIdx>,
 }
 
 impl AgentDef {

@@ -95,6 +95,8 @@ pub(crate) fn validate(
         ));
         return Err(problems);
     }
+    // Instances' slots start above every node index (instance.rs).
+    let max_nodes = max_nodes.min(crate::instance::MAX_NODES);
     if n > max_nodes {
         // Stop here: the rest is not worth computing for an oversized input.
         problems.push(problem(
@@ -241,6 +243,16 @@ pub(crate) fn validate(
         refs.push(unique);
         located.push(found);
     }
+    // for_each: its template reads an ancestor's output like an input
+    // template, so it joins the ancestor check below.
+    let mut maps = Vec::with_capacity(n);
+    for (i, node) in def.nodes.iter().enumerate() {
+        let map = crate::map_check::for_each(i, node, &located[i], &mut problems);
+        if let Some(m) = &map {
+            located[i].push(("for_each".to_owned(), m.source.clone()));
+        }
+        maps.push(map);
+    }
     if let Some(schema) = &def.input_schema {
         crate::schema::schema_problems("input_schema", schema, &mut problems);
     }
@@ -355,7 +367,14 @@ pub(crate) fn validate(
     }
     debug_assert!(!cyclic);
     let topo = kahn(&parents, &children);
-    Ok(ValidatedDag::from_parts(
-        def, index, parents, children, refs, conditions, topo,
-    ))
+    Ok(ValidatedDag::from_parts(crate::validate::Parts {
+        def,
+        index,
+        parents,
+        children,
+        refs,
+        conditions,
+        maps,
+        topo,
+    }))
 }

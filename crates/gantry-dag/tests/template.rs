@@ -217,6 +217,7 @@ mod scope {
                 run_id: "r-1",
                 input: &json!({"repo": "x/y"}),
                 nodes: &nodes,
+                item: None,
             },
         )
     }

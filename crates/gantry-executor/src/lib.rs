@@ -80,12 +80,32 @@ pub struct AttemptEnv {
     pub node_id: String,
     pub attempt: u32,
     pub worker_id: String,
+    /// The index of a `for_each` instance (`GANTRY_ITEM_INDEX`).
+    pub item_index: Option<u32>,
 }
 
 impl AttemptEnv {
-    /// `GANTRY_IDEMPOTENCY_KEY`: run id + node id, the same on every attempt.
+    /// `GANTRY_IDEMPOTENCY_KEY`: run id + node id (+ the index of an
+    /// instance), the same on every attempt.
     pub fn idempotency_key(&self) -> String {
-        format!("{}:{}", self.run_id, self.node_id)
+        match self.item_index {
+            None => format!("{}:{}", self.run_id, self.node_id),
+            Some(i) => format!("{}:{}:{i}", self.run_id, self.node_id),
+        }
+    }
+
+    /// The `GANTRY_*` variables an agent gets (SPEC section 3).
+    pub fn vars(&self) -> Vec<(&'static str, String)> {
+        let mut vars = vec![
+            ("GANTRY_RUN_ID", self.run_id.clone()),
+            ("GANTRY_NODE_ID", self.node_id.clone()),
+            ("GANTRY_ATTEMPT", self.attempt.to_string()),
+            ("GANTRY_IDEMPOTENCY_KEY", self.idempotency_key()),
+        ];
+        if let Some(i) = self.item_index {
+            vars.push(("GANTRY_ITEM_INDEX", i.to_string()));
+        }
+        vars
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod dash;
 mod error;
+mod instances;
 mod model;
 mod reads;
 mod register;
@@ -17,6 +18,7 @@ mod work;
 
 pub use dash::{scratch_database, Activity, FinishedCounts};
 pub use error::{Error, Result};
+pub use instances::{InstanceCounts, InstanceSummary};
 pub use model::*;
 pub use reads::is_valid_run_cursor;
 pub use text::{storable_text, NUL_REPLACEMENT};

@@ -150,6 +150,10 @@ pub struct NodeSummary {
     pub queued_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// A map node's instances by status, with `total` (absent on other
+    /// nodes; `{"total": 0}` before it expands).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances: Option<crate::InstanceCounts>,
 }
 
 /// One node with every attempt.
@@ -195,6 +199,8 @@ pub struct Claimed {
     pub workflow_id: i64,
     pub plan_hash: String,
     pub run_input: Value,
+    /// An instance's item (`None` for a node).
+    pub item: Option<Value>,
     /// Seconds from the node becoming ready (queued, or its retry due) to
     /// this claim, by the database clock.
     pub waited_s: Option<f64>,

@@ -113,21 +113,41 @@ impl Store {
         let Some(row) = row else {
             return Ok(None);
         };
+        // The nodes of the definition; instances are counted, not listed.
         let nodes: Vec<NodeRow> = sqlx::query_as(&format!(
-            "SELECT {NODE_COLS} FROM nodes WHERE run_id = $1 ORDER BY idx"
+            "SELECT {NODE_COLS} FROM nodes WHERE run_id = $1 AND idx < $2 ORDER BY idx"
         ))
         .bind(id)
+        .bind(crate::rows::i32_of(gantry_dag::FIRST_SLOT))
         .fetch_all(&self.pool)
         .await?;
+        let mut counts = if nodes.iter().any(|n| n.items.is_some()) {
+            self.instance_counts(id).await?
+        } else {
+            Default::default()
+        };
+        let nodes = nodes
+            .into_iter()
+            .map(|n| {
+                let idx = crate::rows::u32_of(n.idx);
+                let map = n.items.is_some();
+                let mut summary = n.into_summary()?;
+                if map {
+                    summary.instances = Some(
+                        counts
+                            .remove(&idx)
+                            .unwrap_or_else(|| [("total".to_owned(), 0)].into_iter().collect()),
+                    );
+                }
+                Ok(summary)
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Some(RunDetail {
             run: row.run.into_summary()?,
             input: row.input,
             output: row.output,
             updated_at: row.updated_at,
-            nodes: nodes
-                .into_iter()
-                .map(NodeRow::into_summary)
-                .collect::<Result<_>>()?,
+            nodes,
         }))
     }
 

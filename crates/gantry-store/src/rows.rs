@@ -37,7 +37,7 @@ impl RunSummaryRow {
 
 /// Columns of [`NodeRow`], in a `nodes` query.
 pub(crate) const NODE_COLS: &str = "idx, node_id, agent, status, skip_reason, attempt, output, \
-     error, queued_at, started_at, finished_at";
+     error, queued_at, started_at, finished_at, items";
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct NodeRow {
@@ -52,6 +52,8 @@ pub(crate) struct NodeRow {
     pub(crate) queued_at: Option<DateTime<Utc>>,
     pub(crate) started_at: Option<DateTime<Utc>>,
     pub(crate) finished_at: Option<DateTime<Utc>>,
+    /// A map node's instance count, once it expanded.
+    pub(crate) items: Option<i32>,
 }
 
 impl NodeRow {
@@ -67,6 +69,7 @@ impl NodeRow {
             queued_at: self.queued_at,
             started_at: self.started_at,
             finished_at: self.finished_at,
+            instances: None,
         })
     }
 }

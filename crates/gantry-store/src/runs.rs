@@ -2,21 +2,22 @@
 
 use crate::register::{insert_plan, plan_hash};
 use crate::rows::{i32_of, RunSummaryRow, RUN_SUMMARY_COLS};
-use crate::{Created, Dispatch, NewRun, Result, Store, RUN_CHANNEL};
-use gantry_dag::{Action, RunState};
+use crate::{Created, NewRun, Result, RunHead, RunTx, Store};
+use gantry_dag::{advance, Event, Facts, RunState};
 use uuid::Uuid;
 
 impl Store {
-    /// Create a run and its nodes in one transaction, from
-    /// `RunState::start(dag, plan)`: roots `queued` (or `waiting_approval`),
-    /// others `pending` with `waiting_on` = number of parents. With an
+    /// Create a run and its nodes in one transaction: every node `pending`
+    /// with `waiting_on` = number of parents ([`RunState::new`]), then
+    /// [`Event::Begin`] decides the roots (queued, parked, skipped by a
+    /// `when`, expanded into instances) and is saved like any event. With an
     /// idempotency key already used: `Existing` when the stored request hash
     /// matches, else `Conflict`, and nothing is written. Notifies
     /// [`crate::RUN_CHANNEL`]. The returned dispatches must be delivered by the
     /// caller after this returns (the reconciler re-delivers them if the
     /// caller dies first).
     pub async fn create_run(&self, new: NewRun<'_>) -> Result<Created> {
-        let (state, actions) = RunState::start(new.dag, new.plan);
+        let mut state = RunState::new(new.dag);
         let canonical = new.plan.canonical_json();
         let hash = plan_hash(&canonical);
         let id = Uuid::now_v7();
@@ -107,29 +108,39 @@ impl Store {
         .bind(&waiting)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(RUN_CHANNEL)
-            .bind(id.to_string())
-            .execute(&mut *tx)
+        let head = RunHead {
+            id,
+            workflow_id: new.workflow.id,
+            plan_hash: hash,
+            status: state.status,
+            remaining: state.remaining,
+            failed: state.failed,
+            created_at: row.created_at,
+        };
+        if new.dag.needs_facts() {
+            state.facts = Facts::of_new_run(new.dag, id.to_string(), new.input.clone());
+        }
+        // Begin decides no retry, so its backoff jitter is never read.
+        let t = advance(new.dag, new.plan, &mut state, Event::Begin, 0.5);
+        let mut tx = RunTx::new(tx);
+        // save notifies RUN_CHANNEL.
+        let dispatches = tx
+            .save(
+                &head,
+                new.dag,
+                new.plan,
+                &state,
+                &t.changed,
+                &t.actions,
+                &t.failures,
+                &t.expansions,
+                &[],
+            )
             .await?;
         tx.commit().await?;
-
-        let dispatches = actions
-            .iter()
-            .filter_map(|a| match *a {
-                Action::Enqueue { node } => Some(Dispatch {
-                    run_id: id,
-                    node,
-                    queue: new.plan.node(node).queue.clone(),
-                    workflow_id: new.workflow.id,
-                    plan_hash: hash.clone(),
-                    delay_ms: None,
-                    traceparent: new.traceparent.map(str::to_owned),
-                }),
-                _ => None,
-            })
-            .collect();
-        Ok(Created::New(row.into_summary()?, dispatches))
+        let mut summary = row.into_summary()?;
+        summary.status = state.status;
+        Ok(Created::New(summary, dispatches))
     }
 }
 

@@ -1,13 +1,13 @@
 //! [`RunTx::save`]: persisting what the state machine changed, in the
 //! transaction that holds the run's lock (one statement for the nodes,
-//! `save_nodes.sql`, one for the run row).
+//! `save_nodes.sql`, one for the run row; instances in `instances.rs`).
 
 use crate::rows::{i32_of, millis};
 use crate::{Dispatch, Result, RunHead, RunTx, RUN_CHANNEL};
 use gantry_dag::limits::{clamp_delay_ms, MAX_DELAY_MS};
 use gantry_dag::{
-    Action, NodeFailure, NodeIdx, NodeStatus, NodeView, Plan, RunState, RunStatus, Scope,
-    SkipReason, ValidatedDag,
+    Action, Expansion, NodeFailure, NodeIdx, NodeStatus, NodeView, Plan, RunState, RunStatus,
+    Scope, SkipReason, ValidatedDag,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -31,6 +31,9 @@ impl RunTx<'_> {
     ///   `finished_at`; entering `failed` copies the attempt's error (or
     ///   "rejected"), `skipped` gets error "skipped: an upstream node failed",
     ///   `cancelled` gets "cancelled";
+    /// - each expansion inserts its instances' rows (`instances.rs`), and a
+    ///   map node that finished gets its output (the instances' outputs in
+    ///   item order) or its failed instance's error;
     /// - `pending_advance` is cleared on `processed`;
     /// - the run row gets `state.status`, `remaining`, `failed`, `updated_at`
     ///   and, on `FinishRun`, `finished_at`;
@@ -49,6 +52,7 @@ impl RunTx<'_> {
         changed: &[NodeIdx],
         actions: &[Action],
         failures: &[(NodeIdx, NodeFailure)],
+        expansions: &[Expansion],
         processed: &[NodeIdx],
     ) -> Result<Vec<Dispatch>> {
         let delays: HashMap<NodeIdx, u64> = actions
@@ -64,7 +68,11 @@ impl RunTx<'_> {
                 _ => None,
             })
             .collect();
+        self.insert_instances(head.id, dag, plan, expansions)
+            .await?;
         self.save_nodes(head.id, state, changed, &delays, failures, processed)
+            .await?;
+        self.finish_maps(head.id, dag, state, changed, failures)
             .await?;
         // Processed results that changed nothing (stale or replayed) still
         // lose their flag; the others lost it in save_nodes.
@@ -166,6 +174,7 @@ impl RunTx<'_> {
         let mut tries = Vec::with_capacity(n);
         let mut waiting = Vec::with_capacity(n);
         let mut delay_ms: Vec<Option<i64>> = Vec::with_capacity(n);
+        let mut maps: [Vec<Option<i32>>; 5] = Default::default();
         let mut ended = Vec::new();
         for &i in changed {
             let Some(s) = state.nodes.get(&i) else {
@@ -180,6 +189,12 @@ impl RunTx<'_> {
             failed_parents.push(i32_of(s.failed_parents));
             skipped_parents.push(i32_of(s.skipped_parents));
             skip_reasons.push(s.skip_reason.map(SkipReason::as_str));
+            let m = s.map;
+            maps[0].push(m.map(|m| i32_of(m.items)));
+            maps[1].push(m.map(|m| i32_of(m.next)));
+            maps[2].push(m.map(|m| i32_of(m.active)));
+            maps[3].push(m.map(|m| i32_of(m.succeeded)));
+            maps[4].push(m.and_then(|m| m.failed_item).map(i32_of));
             errors.push(match s.status {
                 NodeStatus::Skipped => Some(skip_text(s.skip_reason)),
                 NodeStatus::Failed => failures.get(&i).map(String::as_str),
@@ -224,6 +239,11 @@ impl RunTx<'_> {
             .bind(&failed_parents)
             .bind(&skipped_parents)
             .bind(&skip_reasons)
+            .bind(&maps[0])
+            .bind(&maps[1])
+            .bind(&maps[2])
+            .bind(&maps[3])
+            .bind(&maps[4])
             .execute(&mut *self.tx)
             .await?;
         if !ended.is_empty() {
@@ -303,6 +323,7 @@ impl RunTx<'_> {
             run_id: &run_id,
             input: &input,
             nodes: &nodes,
+            item: None,
         };
         match gantry_dag::render_in(template, &scope) {
             Ok(v) => Ok(Some(v)),

@@ -10,7 +10,7 @@
 
 use crate::rows::{i32_of, node_status, run_status, u32_of};
 use crate::{AttemptResult, PendingResult, Result, RunHead};
-use gantry_dag::{Fact, Facts, NodeIdx, NodeState, Outcome, RunState, SkipReason};
+use gantry_dag::{Fact, Facts, MapState, NodeIdx, NodeState, Outcome, RunState, SkipReason};
 use sqlx::{Postgres, Transaction};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -65,7 +65,46 @@ struct StateRow {
     failed_parents: i32,
     skipped_parents: i32,
     skip_reason: Option<String>,
+    items: Option<i32>,
+    next_item: Option<i32>,
+    items_active: Option<i32>,
+    items_succeeded: Option<i32>,
+    failed_item: Option<i32>,
 }
+
+impl StateRow {
+    fn into_state(self) -> Result<(NodeIdx, NodeState)> {
+        let skip_reason = match self.skip_reason.as_deref() {
+            None => None,
+            Some(s) => Some(SkipReason::parse(s).ok_or_else(|| crate::Error::Corrupt {
+                what: "skip reason",
+                reason: format!("unknown skip reason {s:?}"),
+            })?),
+        };
+        let map = self.items.map(|items| MapState {
+            items: u32_of(items),
+            next: u32_of(self.next_item.unwrap_or(0)),
+            active: u32_of(self.items_active.unwrap_or(0)),
+            succeeded: u32_of(self.items_succeeded.unwrap_or(0)),
+            failed_item: self.failed_item.map(u32_of),
+        });
+        let state = NodeState {
+            status: node_status(&self.status)?,
+            attempt: u32_of(self.attempt),
+            tries: u32_of(self.tries),
+            waiting_on: u32_of(self.waiting_on),
+            failed_parents: u32_of(self.failed_parents),
+            skipped_parents: u32_of(self.skipped_parents),
+            skip_reason,
+            map,
+        };
+        Ok((u32_of(self.idx), state))
+    }
+}
+
+/// The columns of a [`StateRow`].
+const STATE_COLS: &str = "idx, status, attempt, tries, waiting_on, failed_parents, \
+     skipped_parents, skip_reason, items, next_item, items_active, items_succeeded, failed_item";
 
 #[derive(sqlx::FromRow)]
 struct FactRow {
@@ -218,8 +257,7 @@ impl<'c> RunTx<'c> {
         // Two statements, not `($2 IS NULL OR idx = ANY($2))`: the OR keeps
         // the planner from probing the primary key, so a view of two nodes
         // read the whole run.
-        const COLS: &str =
-            "idx, status, attempt, tries, waiting_on, failed_parents, skipped_parents, skip_reason";
+        const COLS: &str = STATE_COLS;
         let rows: Vec<StateRow> = match view {
             Some(view) => {
                 let idxs: Vec<i32> = view.iter().map(|&i| i32_of(i)).collect();
@@ -240,25 +278,8 @@ impl<'c> RunTx<'c> {
         };
         let mut nodes = BTreeMap::new();
         for r in rows {
-            let skip_reason = match r.skip_reason.as_deref() {
-                None => None,
-                Some(s) => Some(SkipReason::parse(s).ok_or_else(|| crate::Error::Corrupt {
-                    what: "skip reason",
-                    reason: format!("unknown skip reason {s:?}"),
-                })?),
-            };
-            nodes.insert(
-                u32_of(r.idx),
-                NodeState {
-                    status: node_status(&r.status)?,
-                    attempt: u32_of(r.attempt),
-                    tries: u32_of(r.tries),
-                    waiting_on: u32_of(r.waiting_on),
-                    failed_parents: u32_of(r.failed_parents),
-                    skipped_parents: u32_of(r.skipped_parents),
-                    skip_reason,
-                },
-            );
+            let (idx, state) = r.into_state()?;
+            nodes.insert(idx, state);
         }
         Ok(RunState {
             status: head.status,
@@ -267,6 +288,33 @@ impl<'c> RunTx<'c> {
             nodes,
             facts: Facts::default(),
         })
+    }
+
+    /// Add to `state` up to `limit` pending instances with slots in
+    /// `from..to`, lowest first: the candidates a map node may start (see
+    /// [`RunState::instances_wanted`]).
+    pub async fn load_pending_instances(
+        &mut self,
+        run: Uuid,
+        (from, to, limit): (NodeIdx, NodeIdx, u32),
+        state: &mut RunState,
+    ) -> Result<()> {
+        let rows: Vec<StateRow> = sqlx::query_as(&format!(
+            "SELECT {STATE_COLS} FROM nodes
+             WHERE run_id = $1 AND idx >= $2 AND idx < $3 AND status = 'pending'
+             ORDER BY idx LIMIT $4"
+        ))
+        .bind(run)
+        .bind(i32_of(from))
+        .bind(i32_of(to))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        for r in rows {
+            let (idx, ns) = r.into_state()?;
+            state.nodes.entry(idx).or_insert(ns);
+        }
+        Ok(())
     }
 
     /// What the conditions an event may decide read (see

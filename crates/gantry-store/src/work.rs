@@ -19,6 +19,7 @@ struct ClaimedRow {
     workflow_id: i64,
     plan_hash: String,
     input: Value,
+    item: Option<Value>,
     waited_s: Option<f64>,
 }
 
@@ -93,12 +94,12 @@ impl Store {
                      started_at = clock_timestamp(), finished_at = NULL, retry_at = NULL
                  FROM due d
                  WHERE n.run_id = d.run_id AND n.idx = d.idx
-                 RETURNING n.run_id, n.idx, n.attempt, n.started_at, d.ready_at
+                 RETURNING n.run_id, n.idx, n.attempt, n.started_at, n.item, d.ready_at
              ), attempts AS (
                  INSERT INTO attempts (run_id, idx, attempt, worker, status, started_at)
                  SELECT run_id, idx, attempt, $1, 'running', started_at FROM claimed
              )
-             SELECT c.run_id, c.idx, c.attempt, r.workflow_id, r.plan_hash, r.input,
+             SELECT c.run_id, c.idx, c.attempt, r.workflow_id, r.plan_hash, r.input, c.item,
                     extract(epoch FROM c.started_at - c.ready_at)::float8 AS waited_s
              FROM claimed c JOIN runs r ON r.id = c.run_id
              ORDER BY c.run_id, c.idx",
@@ -118,6 +119,7 @@ impl Store {
                 workflow_id: r.workflow_id,
                 plan_hash: r.plan_hash,
                 run_input: r.input,
+                item: r.item,
                 waited_s: r.waited_s,
             })
             .collect())

@@ -29,7 +29,17 @@ async fn a_huge_retry_delay_is_clamped_when_saved(pool: PgPool) {
         delay: Duration::MAX,
     }];
     let dispatches = tx
-        .save(&head, &f.dag, &f.plan, &state, &[a], &actions, &[], &[])
+        .save(
+            &head,
+            &f.dag,
+            &f.plan,
+            &state,
+            &[a],
+            &actions,
+            &[],
+            &[],
+            &[],
+        )
         .await
         .expect("a huge delay saves");
     tx.commit().await.unwrap();

@@ -375,6 +375,7 @@ async fn a_claim_waits_for_a_cancel_in_progress_and_then_claims_nothing(pool: Pg
         &t.changed,
         &t.actions,
         &t.failures,
+        &t.expansions,
         &[],
     )
     .await

@@ -73,10 +73,12 @@ pub(crate) async fn prepare(engine: &Engine, claimed: &[Claimed]) -> Vec<Option<
                 Ok(views) => {
                     let run_id = c.run_id.to_string();
                     let nodes = |n: &str| views.get(&(c.run_id, n.to_owned())).cloned();
+                    let item = gantry_dag::Slot::of(c.node).item();
                     let scope = Scope {
                         run_id: &run_id,
                         input: &c.run_input,
                         nodes: &nodes,
+                        item: item.map(|i| (c.item.as_ref().unwrap_or(&Value::Null), i)),
                     };
                     gantry_dag::render_in(&dag.node(c.node).input, &scope)
                 }
@@ -154,6 +156,7 @@ pub(crate) async fn run(
                     node_id: dag.node(claimed.node).id.clone(),
                     attempt: claimed.attempt,
                     worker_id: config.id.clone(),
+                    item_index: gantry_dag::Slot::of(claimed.node).item(),
                 },
                 timeout: Duration::from_secs(node.timeout_s),
                 cancel: token,

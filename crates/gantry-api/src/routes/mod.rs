@@ -3,6 +3,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod health;
+pub(crate) mod instances;
 pub(crate) mod metrics;
 pub(crate) mod queues;
 pub(crate) mod runs;

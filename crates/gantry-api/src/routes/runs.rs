@@ -18,6 +18,10 @@ pub(crate) fn routes() -> Router<Ctx> {
         .route("/v1/runs", get(list))
         .route("/v1/runs/{id}", get(get_one))
         .route("/v1/runs/{id}/nodes/{node}", get(get_node))
+        .route(
+            "/v1/runs/{id}/nodes/{node}/instances",
+            get(super::instances::list),
+        )
         .route("/v1/runs/{id}/cancel", post(cancel))
         .route("/v1/runs/{id}/retry", post(retry))
         .route("/v1/runs/{id}/nodes/{node}/approve", post(approve))

@@ -26,12 +26,12 @@ pub(crate) struct Spec<'a> {
 
 pub(crate) fn container_body(spec: &Spec<'_>) -> ContainerCreateBody {
     let req = spec.req;
-    let env = vec![
-        format!("GANTRY_RUN_ID={}", req.env.run_id),
-        format!("GANTRY_NODE_ID={}", req.env.node_id),
-        format!("GANTRY_ATTEMPT={}", req.env.attempt),
-        format!("GANTRY_IDEMPOTENCY_KEY={}", req.env.idempotency_key()),
-    ];
+    let env: Vec<String> = req
+        .env
+        .vars()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     let deadline = deadline_s(unix_now(), req.timeout);
     let labels = HashMap::from([
         (LABEL_MANAGED.to_owned(), "true".to_owned()),

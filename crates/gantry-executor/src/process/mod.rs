@@ -221,10 +221,7 @@ impl ProcessRuntime {
         if let Some(user) = self.user {
             cmd.uid(user.uid).gid(user.gid);
         }
-        cmd.env("GANTRY_RUN_ID", &req.env.run_id)
-            .env("GANTRY_NODE_ID", &req.env.node_id)
-            .env("GANTRY_ATTEMPT", req.env.attempt.to_string())
-            .env("GANTRY_IDEMPOTENCY_KEY", req.env.idempotency_key())
+        cmd.envs(req.env.vars())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -41,6 +41,7 @@ pub fn request(agent: AgentDef, input: Value, timeout: Duration) -> ExecRequest 
             node_id: "node-a".to_owned(),
             attempt: 3,
             worker_id: "worker-x".to_owned(),
+            item_index: None,
         },
         timeout,
         cancel: CancellationToken::new(),

@@ -69,6 +69,7 @@ pub fn request(agent: AgentDef, input: Value, timeout: Duration, run_id: &str) -
             node_id: "node-a".to_owned(),
             attempt: 2,
             worker_id: "test-worker".to_owned(),
+            item_index: None,
         },
         timeout,
         cancel: CancellationToken::new(),

@@ -130,6 +130,7 @@ impl Fixture {
                     &changed,
                     &actions,
                     &[],
+                    &[],
                     &processed,
                 )
                 .await?,
@@ -155,6 +156,7 @@ impl Fixture {
                 &t.changed,
                 &t.actions,
                 &t.failures,
+                &t.expansions,
                 &[],
             )
             .await
