@@ -39,6 +39,23 @@ pub(crate) async fn follow(c: &ClientArgs, id: &str) -> anyhow::Result<ExitCode>
     })
 }
 
+/// A map node's instance counts, as ` [3/10 succeeded, 2 running]`.
+fn instances(counts: &Value) -> String {
+    let Some(counts) = counts.as_object() else {
+        return String::new();
+    };
+    let total = counts.get("total").and_then(Value::as_u64).unwrap_or(0);
+    let done = counts.get("succeeded").and_then(Value::as_u64).unwrap_or(0);
+    let mut out = format!(" [{done}/{total} succeeded");
+    for (status, n) in counts {
+        if status != "total" && status != "succeeded" {
+            out.push_str(&format!(", {n} {status}"));
+        }
+    }
+    out.push(']');
+    out
+}
+
 async fn stream_events(c: &ClientArgs, id: &str) -> anyhow::Result<()> {
     let resp = request(c, reqwest::Method::GET, &format!("/v1/runs/{id}/events"))
         .header("Accept", "text/event-stream")
@@ -59,9 +76,10 @@ async fn stream_events(c: &ClientArgs, id: &str) -> anyhow::Result<()> {
                 let data: Value = serde_json::from_str(d.trim()).unwrap_or(Value::Null);
                 match event.as_str() {
                     "node" => println!(
-                        "  {} -> {}{}",
+                        "  {} -> {}{}{}",
                         data["node"].as_str().unwrap_or("?"),
                         data["status"].as_str().unwrap_or("?"),
+                        instances(&data["instances"]),
                         data["error"]
                             .as_str()
                             .map(|e| format!(" ({e})"))

@@ -140,6 +140,17 @@ struct NodeEvent<'a> {
     status: NodeStatus,
     attempts: u32,
     error: Option<&'a str>,
+    /// A map node's instances by status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instances: Option<&'a gantry_store::InstanceCounts>,
+}
+
+/// What a `node` event is sent for a change of: status, attempts, and a
+/// map node's instance counts.
+type Seen = (NodeStatus, u32, Option<gantry_store::InstanceCounts>);
+
+fn seen_of(n: &gantry_store::NodeSummary) -> Seen {
+    (n.status, n.attempts, n.instances.clone())
 }
 
 /// Payload of the final `run` event.
@@ -183,10 +194,10 @@ fn stream(
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     async_stream::stream! {
         let id = first.run.id;
-        let mut seen: HashMap<String, (NodeStatus, u32)> = first
+        let mut seen: HashMap<String, Seen> = first
             .nodes
             .iter()
-            .map(|n| (n.id.clone(), (n.status, n.attempts)))
+            .map(|n| (n.id.clone(), seen_of(n)))
             .collect();
         if let Some(e) = event("snapshot", &first) {
             yield Ok(e);
@@ -226,7 +237,7 @@ fn stream(
                 }
             };
             for n in &run.nodes {
-                let now = (n.status, n.attempts);
+                let now = seen_of(n);
                 if seen.get(&n.id) == Some(&now) {
                     continue;
                 }
@@ -236,6 +247,7 @@ fn stream(
                     status: n.status,
                     attempts: n.attempts,
                     error: n.error.as_deref(),
+                    instances: n.instances.as_ref(),
                 };
                 if let Some(e) = event("node", &payload) {
                     yield Ok(e);

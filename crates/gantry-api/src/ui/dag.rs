@@ -102,6 +102,8 @@ pub(crate) struct DrawNode<'a> {
     pub(crate) id: &'a str,
     pub(crate) status: &'a str,
     pub(crate) parents: Vec<usize>,
+    /// A `for_each` node's instances, e.g. `3/10 succeeded`.
+    pub(crate) instances: Option<String>,
 }
 
 /// The graph as inline SVG: `g.node[data-node][data-status]` per node with
@@ -143,6 +145,9 @@ pub(crate) fn svg(nodes: &[DrawNode<'_>]) -> Markup {
                         rect width=(W) height=(H) rx="7" {}
                         text.node-id x="10" y="19" { (short(n.id, 22)) }
                         text.node-status x="10" y="36" { (n.status) }
+                        @if let Some(i) = &n.instances {
+                            text.node-instances x="10" y="50" { (short(i, 24)) }
+                        }
                     }
                 }
             }
@@ -207,14 +212,17 @@ mod tests {
                 id: "a",
                 status: "succeeded",
                 parents: vec![],
+                instances: Some("2/3 succeeded".into()),
             },
             DrawNode {
                 id: "b<x>",
                 status: "running",
                 parents: vec![0],
+                instances: None,
             },
         ];
         let s = svg(&nodes).into_string();
+        assert!(s.contains(r#"<text class="node-instances" x="10" y="50">2/3 succeeded</text>"#));
         assert!(
             s.contains(r#"class="node status-succeeded" data-node="a" data-status="succeeded""#)
         );

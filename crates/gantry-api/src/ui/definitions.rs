@@ -81,6 +81,7 @@ pub(crate) async fn workflow(
         .map(|n| DrawNode {
             id: &n.id,
             status: "pending",
+            instances: n.for_each.as_ref().map(|_| "for_each".to_owned()),
             parents: n
                 .depends_on
                 .iter()

@@ -141,6 +141,7 @@ fn graph(run: &RunDetail, deps: &HashMap<&str, &[String]>) -> Markup {
         .map(|n| DrawNode {
             id: &n.id,
             status: n.status.as_str(),
+            instances: n.instances.as_ref().map(instance_label),
             parents: deps
                 .get(n.id.as_str())
                 .map(|ds| {
@@ -152,6 +153,12 @@ fn graph(run: &RunDetail, deps: &HashMap<&str, &[String]>) -> Markup {
         })
         .collect();
     dag::svg(&nodes)
+}
+
+/// `3/10 succeeded` for a map node's counts.
+fn instance_label(counts: &gantry_store::InstanceCounts) -> String {
+    let get = |k: &str| counts.get(k).copied().unwrap_or(0);
+    format!("{}/{} succeeded", get("succeeded"), get("total"))
 }
 
 fn legend() -> Markup {
@@ -199,6 +206,18 @@ fn node_detail(
                         (csrf(session))
                         button.reject type="submit" data-node=(n.id) { "Reject" }
                     }
+                }
+            }
+            @if let Some(reason) = n.skip_reason {
+                p.skip-reason { "skipped: " span.mono { (reason.as_str()) } }
+            }
+            @if let Some(counts) = &n.instances {
+                p.instances {
+                    "instances: "
+                    @for (k, v) in counts {
+                        span class={ "instance-count count-" (k) } { (k) " " (v) } " "
+                    }
+                    a href={ "/v1/runs/" (run) "/nodes/" (enc(&n.id)) "/instances" } { "list" }
                 }
             }
             @if let Some(e) = &n.error {
