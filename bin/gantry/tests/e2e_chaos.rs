@@ -1,5 +1,6 @@
 //! The chaos suite: 200 random workflows of up to 50 nodes (some nodes fail,
-//! some are slow) on real processes (an API, two coordinators, three
+//! some are slow, some are `for_each` maps whose instances must each
+//! succeed once and land in item order) on real processes (an API, two coordinators, three
 //! workers) while workers are SIGKILLed, a coordinator is killed and
 //! restarted, Redis loses every delivery and Postgres restarts. At the end
 //! every run must be terminal with exactly the statuses and outputs the DAGs
@@ -42,7 +43,12 @@ enum Kind {
     Echo,
     Sleep(u64),
     Fail,
+    /// A `for_each` over the run input's `items`, echoing each.
+    Map,
 }
+
+/// The items every chaos run maps over.
+const ITEMS: usize = 6;
 
 struct Node {
     kind: Kind,
@@ -60,6 +66,7 @@ fn random_dag(rng: &mut Rng) -> Vec<Node> {
             let kind = match rng.below(100) {
                 0..=1 => Kind::Fail,
                 2..=21 => Kind::Sleep(100 + rng.below(400) as u64),
+                22..=31 => Kind::Map,
                 _ => Kind::Echo,
             };
             Node { kind, parents }
@@ -78,6 +85,7 @@ fn definition(name: &str, dag: &[Node]) -> Value {
                 .iter()
                 .map(|&p| match dag[p].kind {
                     Kind::Sleep(_) => format!("{{{{n{p}.output.slept_ms}}}}"),
+                    Kind::Map => format!("{{{{n{p}.output.{}.v}}}}", ITEMS - 1),
                     _ => format!("{{{{n{p}.output.id}}}}"),
                 })
                 .collect();
@@ -85,8 +93,14 @@ fn definition(name: &str, dag: &[Node]) -> Value {
                 Kind::Echo => ("echo", json!({"id": format!("n{i}"), "from": from})),
                 Kind::Sleep(ms) => ("sleep", json!({"ms": ms})),
                 Kind::Fail => ("fail", json!({"exit_code": 78})),
+                Kind::Map => ("echo", json!({"i": "{{index}}", "v": "{{item}}"})),
             };
-            json!({"id": format!("n{i}"), "agent": agent, "depends_on": deps, "input": input})
+            let mut node =
+                json!({"id": format!("n{i}"), "agent": agent, "depends_on": deps, "input": input});
+            if dag[i].kind == Kind::Map {
+                node["for_each"] = json!("{{run.input.items}}");
+            }
+            node
         })
         .collect();
     json!({"name": name, "nodes": nodes})
@@ -106,12 +120,19 @@ fn expected(dag: &[Node]) -> Expected {
         let result = match node.kind {
             Kind::Fail => ("failed", None),
             Kind::Sleep(ms) => ("succeeded", Some(json!({"slept_ms": ms}))),
+            Kind::Map => (
+                "succeeded",
+                Some(Value::Array(
+                    (0..ITEMS).map(|i| json!({"i": i, "v": i})).collect(),
+                )),
+            ),
             Kind::Echo => {
                 let from: Vec<Value> = node
                     .parents
                     .iter()
                     .map(|&p| match dag[p].kind {
                         Kind::Sleep(ms) => json!(ms),
+                        Kind::Map => json!(ITEMS - 1),
                         _ => json!(format!("n{p}")),
                     })
                     .collect();
@@ -194,7 +215,8 @@ async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
             .push(coordinator(&env, &format!("chaos-c{i}-0")).await);
     }
     for (name, expect) in defs {
-        runs.push((env.start(&name, json!({})).await, expect));
+        let items: Vec<usize> = (0..ITEMS).collect();
+        runs.push((env.start(&name, json!({ "items": items })).await, expect));
     }
 
     // The faults, spread over the first seconds of the runs.
