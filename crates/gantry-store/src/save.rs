@@ -216,10 +216,14 @@ impl RunTx<'_> {
             return Ok(());
         }
         // Lock in idx order first, as every writer does, so the update below
-        // may visit rows in any order without risking a deadlock.
+        // may visit rows in any order without risking a deadlock. One
+        // primary-key probe per node (see save_nodes.sql): with `idx =
+        // ANY($2)` the planner's first custom plans read every row of the run.
         sqlx::query(
-            "SELECT 1 FROM nodes WHERE run_id = $1 AND idx = ANY($2)
-             ORDER BY idx FOR NO KEY UPDATE",
+            "SELECT 1 FROM (SELECT DISTINCT i FROM unnest($2::int[]) AS v(i) ORDER BY i) v
+             CROSS JOIN LATERAL (
+                 SELECT 1 FROM nodes WHERE run_id = $1 AND idx = v.i FOR NO KEY UPDATE
+             ) n",
         )
         .bind(run)
         .bind(&idxs)
