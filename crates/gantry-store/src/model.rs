@@ -198,7 +198,8 @@ pub struct Claimed {
     pub attempt: u32,
     pub workflow_id: i64,
     pub plan_hash: String,
-    pub run_input: Value,
+    /// Shared by the claims of one run (a map's instances may be many).
+    pub run_input: std::sync::Arc<Value>,
     /// An instance's item (`None` for a node).
     pub item: Option<Value>,
     /// Seconds from the node becoming ready (queued, or its retry due) to

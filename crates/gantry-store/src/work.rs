@@ -8,6 +8,7 @@ use gantry_dag::{NodeIdx, NodeStatus, NodeView, Outcome};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -18,7 +19,8 @@ struct ClaimedRow {
     attempt: i32,
     workflow_id: i64,
     plan_hash: String,
-    input: Value,
+    /// The run's input on the first row of each run only.
+    input: Option<Value>,
     item: Option<Value>,
     waited_s: Option<f64>,
 }
@@ -99,7 +101,12 @@ impl Store {
                  INSERT INTO attempts (run_id, idx, attempt, worker, status, started_at)
                  SELECT run_id, idx, attempt, $1, 'running', started_at FROM claimed
              )
-             SELECT c.run_id, c.idx, c.attempt, r.workflow_id, r.plan_hash, r.input, c.item,
+             -- The run input once per run, not per row: the instances of a
+             -- map over a large input would each carry all of it.
+             SELECT c.run_id, c.idx, c.attempt, r.workflow_id, r.plan_hash,
+                    CASE WHEN row_number() OVER (PARTITION BY c.run_id ORDER BY c.idx) = 1
+                         THEN r.input END AS input,
+                    c.item,
                     extract(epoch FROM c.started_at - c.ready_at)::float8 AS waited_s
              FROM claimed c JOIN runs r ON r.id = c.run_id
              ORDER BY c.run_id, c.idx",
@@ -110,15 +117,29 @@ impl Store {
         .bind(millis(lease))
         .fetch_all(&self.pool)
         .await?;
+        // Rows come ordered by run: each run's first row carries its input.
+        let mut input: Option<(Uuid, Arc<Value>)> = None;
         Ok(rows
             .into_iter()
-            .map(|r| Claimed {
+            .map(|mut r| {
+                let run_input = match (&input, r.input.take()) {
+                    (_, Some(v)) => {
+                        let v = Arc::new(v);
+                        input = Some((r.run_id, v.clone()));
+                        v
+                    }
+                    (Some((run, v)), None) if *run == r.run_id => v.clone(),
+                    _ => Arc::new(Value::Null),
+                };
+                (r, run_input)
+            })
+            .map(|(r, run_input)| Claimed {
                 run_id: r.run_id,
                 node: u32_of(r.idx),
                 attempt: u32_of(r.attempt),
                 workflow_id: r.workflow_id,
                 plan_hash: r.plan_hash,
-                run_input: r.input,
+                run_input,
                 item: r.item,
                 waited_s: r.waited_s,
             })

@@ -55,7 +55,7 @@ async fn each_node_is_claimed_exactly_once_under_concurrency(pool: PgPool) {
         assert_eq!(c.run_id, run.id);
         assert_eq!(c.attempt, 1);
         assert_eq!(c.workflow_id, fx.wf.id);
-        assert_eq!(c.run_input, json!({"k": "v"}));
+        assert_eq!(*c.run_input, json!({"k": "v"}));
     }
     let (attempts, running): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM attempts WHERE status = 'running'),
