@@ -263,13 +263,24 @@ impl<'c> RunTx<'c> {
         // view of 513 in a 50,000-node fan-out).
         const COLS: &str = STATE_COLS;
         let rows: Vec<StateRow> = match view {
-            Some(view) => {
+            Some(view) if view.len() > crate::save::WIDE_BATCH => {
                 let idxs: Vec<i32> = view.iter().map(|&i| i32_of(i)).collect();
                 sqlx::query_as(&format!(
                     "SELECT n.* FROM unnest($2::int[]) AS v(i)
                      CROSS JOIN LATERAL (
                          SELECT {COLS} FROM nodes WHERE run_id = $1 AND idx = v.i OFFSET 0
                      ) n"
+                ))
+                .bind(head.id)
+                .bind(idxs)
+                .fetch_all(&mut *self.tx)
+                .await?
+            }
+            // A few nodes: the plain statement plans and runs faster.
+            Some(view) => {
+                let idxs: Vec<i32> = view.iter().map(|&i| i32_of(i)).collect();
+                sqlx::query_as(&format!(
+                    "SELECT {COLS} FROM nodes WHERE run_id = $1 AND idx = ANY($2)"
                 ))
                 .bind(head.id)
                 .bind(idxs)
