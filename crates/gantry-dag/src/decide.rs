@@ -90,11 +90,7 @@ impl Tx<'_> {
                 true
             }
             Decision::Fail(why) => {
-                ns.status = NodeStatus::Failed;
-                self.set(idx, ns);
-                self.state.remaining = self.state.remaining.saturating_sub(1);
-                self.state.failed = self.state.failed.saturating_add(1);
-                self.out.failures.push((idx, why));
+                self.fail_node(idx, ns, why);
                 true
             }
         }

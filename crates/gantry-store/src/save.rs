@@ -11,12 +11,34 @@ use gantry_dag::{
 };
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 /// Batches of more nodes than this are found by primary-key probes
-/// (`save_nodes.sql`, decision 0006); smaller ones by `idx = ANY`
-/// (`save_nodes_few.sql`), which is faster for a few rows.
+/// (decision 0006); smaller ones by `idx = ANY`, which is faster for a few
+/// rows. Both forms of `save_nodes.sql` are made once, from its markers.
 pub(crate) const WIDE_BATCH: usize = 32;
+
+static SAVE_WIDE: LazyLock<String> = LazyLock::new(|| {
+    save_nodes(
+        ", r.tid",
+        "CROSS JOIN LATERAL (
+        SELECT r.ctid AS tid FROM nodes r
+        WHERE r.run_id = $1 AND r.idx = t.idx
+        OFFSET 0
+    ) r",
+        "n.ctid = s.tid",
+    )
+});
+static SAVE_NARROW: LazyLock<String> =
+    LazyLock::new(|| save_nodes("", "", "n.run_id = $1 AND n.idx = ANY($2)"));
+
+fn save_nodes(tid: &str, probe: &str, target: &str) -> String {
+    include_str!("save_nodes.sql")
+        .replace("/*TID*/", tid)
+        .replace("/*PROBE*/", probe)
+        .replace("/*TARGET*/", target)
+}
 
 /// What `save` writes into the `error` column of a skipped node.
 fn skip_text(reason: Option<SkipReason>) -> &'static str {
@@ -241,12 +263,8 @@ impl RunTx<'_> {
             .bind(&idxs)
             .execute(&mut *self.tx)
             .await?;
-        let update = if wide {
-            include_str!("save_nodes.sql")
-        } else {
-            include_str!("save_nodes_few.sql")
-        };
-        sqlx::query(update)
+        let update = if wide { &SAVE_WIDE } else { &SAVE_NARROW };
+        sqlx::query(update.as_str())
             .bind(run)
             .bind(&idxs)
             .bind(&statuses)

@@ -7,7 +7,10 @@
 -- (items, next item, active, succeeded, first failed item), $10 the longest retry
 -- delay (ms; gantry_dag::limits::MAX_DELAY_MS): even a delay past it can
 -- never make the timestamp arithmetic fail with "interval out of range".
--- Every row is found by one primary-key probe per change (the fenced LATERAL
+-- Two forms, made by save.rs from the /*...*/ markers: a narrow batch (at
+-- most WIDE_BATCH nodes) joins nodes by `run_id = $1 AND idx = ANY($2)`,
+-- the fastest for a few rows. In a wide batch every row is found by one
+-- primary-key probe per change (the fenced LATERAL
 -- below, which yields the row's ctid) and updated through that ctid: a TID
 -- scan is the only way in, whatever the planner estimates. Joining nodes by
 -- `run_id = $1 AND idx = ANY($2)` left the plan to the estimates, and
@@ -63,18 +66,14 @@ SET status = s.status,
     lease_owner = CASE WHEN s.status = 'running' THEN n.lease_owner END,
     lease_expires_at = CASE WHEN s.status = 'running' THEN n.lease_expires_at END
 FROM (
-    SELECT t.*, r.tid, a.output AS a_output, a.error AS a_error, a.attempt AS a_attempt
+    SELECT t.*/*TID*/, a.output AS a_output, a.error AS a_error, a.attempt AS a_attempt
     FROM unnest($2::int[], $3::text[], $4::int[], $5::int[], $6::int[], $7::bigint[], $9::bool[],
                 $8::text[], $11::int[], $12::int[], $13::text[],
                 $14::int[], $15::int[], $16::int[], $17::int[], $18::int[])
         AS t(idx, status, attempt, tries, waiting_on, delay_ms, processed,
              given_error, failed_parents, skipped_parents, skip_reason,
              items, next_item, items_active, items_succeeded, failed_item)
-    CROSS JOIN LATERAL (
-        SELECT r.ctid AS tid FROM nodes r
-        WHERE r.run_id = $1 AND r.idx = t.idx
-        OFFSET 0
-    ) r
+    /*PROBE*/
     -- A fenced (OFFSET 0) LATERAL lookup is one probe of the primary key per
     -- row. As a plain join, a new run's id (UUIDv7, past the histogram) made
     -- the planner expect one attempt and filter all of the run's per row.
@@ -84,6 +83,6 @@ FROM (
         OFFSET 0
     ) a ON true
 ) s
--- No `n.run_id = $1` here: it would offer the planner a scan of the run's
--- rows to hash on ctid. `n.idx = s.idx` only re-checks the row found.
-WHERE n.ctid = s.tid AND n.idx = s.idx
+-- Wide: no `n.run_id = $1` here, it would offer the planner a scan of the
+-- run's rows to hash on ctid; `n.idx = s.idx` only re-checks the row found.
+WHERE /*TARGET*/ AND n.idx = s.idx
