@@ -103,6 +103,9 @@ pub(crate) fn node(id: String, deps: Vec<String>) -> NodeDef {
     NodeDef {
         id,
         agent: "bench-noop".into(),
+        workflow: None,
+        version: None,
+        wait: None,
         depends_on: deps,
         input: json!({}),
         retry: None,
@@ -136,6 +139,7 @@ pub(crate) async fn run_with(
         let (runs, _) = engine
             .store
             .list_runs(&RunFilter {
+                parent: None,
                 workflow: Some(wf.name.clone()),
                 status: None,
                 limit: 5,

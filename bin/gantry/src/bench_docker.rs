@@ -151,6 +151,9 @@ async fn register(
         .map(|i| NodeDef {
             id: format!("n{i}"),
             agent: "bench-docker".into(),
+            workflow: None,
+            version: None,
+            wait: None,
             depends_on: if i == 0 {
                 vec![]
             } else {
@@ -185,6 +188,7 @@ async fn run_once(engine: &Engine, wf: &WorkflowRecord) -> anyhow::Result<Uuid> 
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let filter = RunFilter {
+            parent: None,
             workflow: Some(wf.name.clone()),
             status: None,
             limit: 5,

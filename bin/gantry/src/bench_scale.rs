@@ -199,6 +199,9 @@ pub(crate) async fn run(
             .map(|i| NodeDef {
                 id: format!("s{i}"),
                 agent: "bench-sleep".into(),
+                workflow: None,
+                version: None,
+                wait: None,
                 depends_on: vec![],
                 input: json!({"ms": SLEEP_MS}),
                 retry: None,

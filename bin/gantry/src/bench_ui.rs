@@ -174,6 +174,9 @@ async fn seed_runs(engine: &Engine) -> anyhow::Result<Uuid> {
             nodes.push(NodeDef {
                 id: format!("n{layer}-{i}"),
                 agent: agent.name.clone(),
+                workflow: None,
+                version: None,
+                wait: None,
                 depends_on: deps,
                 input: json!({}),
                 retry: None,

@@ -1,10 +1,13 @@
 //! Every state change of a run goes through [`Engine`]: lock the run, load
 //! the state, apply the pure `advance`, save, commit, then deliver.
 
+use crate::after::Applied;
 use crate::{Cache, Error, Result, WriteHealth};
 use gantry_dag::{advance, Action, Event, NodeIdx, Plan, RunStatus};
 use gantry_queue::{Job, Queue};
-use gantry_store::{AttemptResult, Created, Dispatch, NewRun, RunSummary, Store, WorkflowRecord};
+use gantry_store::{
+    AttemptResult, Created, Dispatch, NewRun, RunHead, RunSummary, RunTx, Store, WorkflowRecord,
+};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +59,12 @@ impl Engine {
         let Some(limit) = self.max_queue_depth else {
             return Ok(());
         };
-        let mut queues: Vec<&str> = plan.nodes.iter().map(|n| n.queue.as_str()).collect();
+        let mut queues: Vec<&str> = plan
+            .nodes
+            .iter()
+            .map(|n| n.queue.as_str())
+            .filter(|q| !q.is_empty())
+            .collect();
         queues.sort_unstable();
         queues.dedup();
         for queue in queues {
@@ -73,6 +81,25 @@ impl Engine {
         Ok(())
     }
 
+    /// The plan of a new run of `dag`: its agents as registered now, or
+    /// the problems (an agent deleted since registration).
+    pub(crate) async fn resolve_plan(
+        &self,
+        dag: &gantry_dag::ValidatedDag,
+    ) -> Result<Result<Plan, Vec<gantry_dag::Problem>>> {
+        let mut names: Vec<String> = dag
+            .def()
+            .nodes
+            .iter()
+            .filter(|n| !n.agent.is_empty())
+            .map(|n| n.agent.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        let agents = self.store.agents_by_name(&names).await?;
+        Ok(Plan::resolve(dag, &|n| agents.get(n).cloned()))
+    }
+
     /// Start a run of `workflow` with `input`. `idempotency` is the
     /// `Idempotency-Key` header with the hash of the request body.
     pub async fn start_run(
@@ -86,11 +113,7 @@ impl Engine {
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
-        let mut names: Vec<String> = dag.def().nodes.iter().map(|n| n.agent.clone()).collect();
-        names.sort();
-        names.dedup();
-        let agents = self.store.agents_by_name(&names).await?;
-        let plan = Plan::resolve(&dag, &|n| agents.get(n).cloned()).map_err(Error::Invalid)?;
+        let plan = self.resolve_plan(&dag).await?.map_err(Error::Invalid)?;
         self.check_depth(&plan).await?;
         // The root of the run's trace; every job of the run carries its
         // context. It ends here: later spans hang off it across processes.
@@ -141,9 +164,25 @@ impl Engine {
             }
             _ => {}
         }
+        let mut out = Applied::default();
+        let status = self.apply_locked(&mut tx, &head, event, &mut out).await?;
+        tx.commit().await?;
+        out.deliver(self).await;
+        Ok(status)
+    }
+
+    /// [`Engine::apply`] to a run already locked in `tx`; what is left to do
+    /// after commit goes into `out`.
+    pub(crate) async fn apply_locked(
+        &self,
+        tx: &mut RunTx<'_>,
+        head: &RunHead,
+        event: Event,
+        out: &mut Applied,
+    ) -> Result<RunStatus> {
         let dag = self.cache.dag(&self.store, head.workflow_id).await?;
         let plan = self.cache.plan(&self.store, &head.plan_hash).await?;
-        let mut state = crate::load::state_for(&mut tx, &dag, &head, &[event]).await?;
+        let mut state = crate::load::state_for(tx, &dag, head, &[event]).await?;
         let t = advance(&dag, &plan, &mut state, event, rand::random());
         if t.changed.is_empty() {
             if let Event::Approved { node } | Event::Rejected { node } = event {
@@ -155,7 +194,7 @@ impl Engine {
         }
         let dispatches = tx
             .save(
-                &head,
+                head,
                 &dag,
                 &plan,
                 &state,
@@ -166,15 +205,10 @@ impl Engine {
                 &[],
             )
             .await?;
-        tx.commit().await?;
-        let mut observed = crate::observe::Observed::default();
-        observed.note(&head, &dag, &plan, &t.actions);
-        observed.emit();
-        self.deliver(dispatches).await;
+        out.observed.note(head, &dag, &plan, &t.actions);
+        out.dispatches.extend(dispatches);
         if t.actions.iter().any(|a| matches!(a, Action::Stop { .. })) {
-            if let Err(e) = self.queue.publish_cancel(&run.to_string()).await {
-                tracing::warn!(%run, error = %e, "could not tell workers to stop; their results will be ignored");
-            }
+            out.stops.push(head.id);
         }
         Ok(state.status)
     }
@@ -303,6 +337,11 @@ impl Engine {
     /// state is committed in Postgres and the reconciler delivers what Redis
     /// missed.
     pub async fn deliver(&self, dispatches: Vec<Dispatch>) {
+        if dispatches.is_empty() {
+            return;
+        }
+        // A `workflow` node is delivered by starting its child run.
+        let dispatches = self.start_children_among(dispatches).await;
         if dispatches.is_empty() {
             return;
         }

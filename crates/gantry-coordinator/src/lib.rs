@@ -4,7 +4,9 @@
 //! to start, cancel, retry and approve runs, so every state change goes
 //! through one code path.
 
+mod after;
 mod cache;
+mod children;
 mod engine;
 mod error;
 mod health;

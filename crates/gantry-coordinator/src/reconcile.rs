@@ -1,8 +1,10 @@
 //! The reconciler: repairs what a crash or a lost notification left behind.
 //! Expired leases become retryable failures; queued or due nodes that Redis
 //! no longer holds (a crash between commit and delivery, a flushed or
-//! restarted Redis) are delivered again. Pending results are drained by the
-//! caller right after.
+//! restarted Redis) are delivered again (a `workflow` node's delivery starts
+//! its child run); running children of a cancelled parent (a cascade cut
+//! short) are cancelled. Pending results are drained by the caller right
+//! after.
 
 use crate::{Config, Engine, Result};
 
@@ -11,6 +13,13 @@ pub(crate) async fn once(engine: &Engine, config: &Config) -> Result<()> {
     for (queue, expired) in engine.store.expire_leases_by_queue(1000).await? {
         tracing::info!(%queue, expired, "leases expired; their nodes will be retried");
         metrics::counter!(gantry_telemetry::LEASE_EXPIRIES, "queue" => queue).increment(expired);
+    }
+    for child in engine.store.orphaned_children(100).await? {
+        tracing::info!(%child, "cancelling a child run whose parent was cancelled");
+        match engine.cancel(child).await {
+            Ok(_) | Err(crate::Error::Conflict(_)) | Err(crate::Error::RunNotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
     let candidates = engine
         .store

@@ -3,6 +3,7 @@
 //! whose advance fails on its own is set aside (`isolate.rs`), never
 //! retried in a loop that holds up the others.
 
+use crate::after::Applied;
 use crate::isolate::SetAside;
 use crate::{reconcile, Engine, Result};
 use gantry_dag::{advance, Event, NodeIdx};
@@ -173,29 +174,6 @@ async fn advance_batch(engine: &Engine, limit: i64, skip: &[Uuid]) -> Result<usi
     tx.commit().await?;
     applied.deliver(engine).await;
     Ok(heads.len())
-}
-
-/// What applying results produced, to act on after commit.
-#[derive(Default)]
-pub(crate) struct Applied {
-    dispatches: Vec<gantry_store::Dispatch>,
-    stops: Vec<uuid::Uuid>,
-    observed: crate::observe::Observed,
-    /// Nodes whose every try died with its worker: listed as dead jobs.
-    dead: Vec<(gantry_store::Dispatch, u32)>,
-}
-
-impl Applied {
-    pub(crate) async fn deliver(self, engine: &Engine) {
-        self.observed.emit();
-        engine.bury(&self.dead).await;
-        engine.deliver(self.dispatches).await;
-        for run in self.stops {
-            if let Err(e) = engine.queue.publish_cancel(&run.to_string()).await {
-                tracing::warn!(%run, error = %e, "could not publish stop");
-            }
-        }
-    }
 }
 
 /// Apply the pending results of runs locked in `tx`.

@@ -12,6 +12,7 @@ mod condition;
 mod decide;
 mod graph;
 mod instance;
+mod kind_check;
 pub mod limits;
 mod map;
 mod map_check;
@@ -37,8 +38,8 @@ pub use instance::{
     MAX_ITEMS, MAX_NODES,
 };
 pub use model::{
-    AgentDef, Approval, Limits, NodeDef, RateLimit, RetryPolicy, Runtime, TriggerRule, WorkflowDef,
-    BUILTINS,
+    AgentDef, Approval, Limits, NodeDef, NodeKind, RateLimit, RetryPolicy, Runtime, TriggerRule,
+    WorkflowDef, BUILTINS,
 };
 pub use plan::{NodePlan, Plan};
 pub use status::{NodeStatus, RunStatus, SkipReason, UnknownStatus};

@@ -70,3 +70,7 @@ pub fn clamp_timeout_s(timeout_s: u64) -> u64 {
 pub fn clamp_delay_ms(ms: u64) -> u64 {
     ms.min(MAX_DELAY_MS)
 }
+
+/// How deep child runs nest (SPEC 2.1): a top-level run is at depth 0, so
+/// a `workflow` node of a run at this depth fails instead of starting one.
+pub const MAX_DEPTH: u32 = 8;

@@ -27,7 +27,21 @@ pub struct WorkflowDef {
 #[serde(deny_unknown_fields)]
 pub struct NodeDef {
     pub id: String,
+    /// The agent an `agent` node runs; empty for the other kinds (a node
+    /// has exactly one of `agent`, `workflow` and `wait`, see [`NodeKind`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub agent: String,
+    /// The workflow a `workflow` node starts as a child run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    /// The child workflow's version; without it, the latest when the node
+    /// starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// A `wait` node's event. Parsed so that registration can name it; the
+    /// kind itself arrives with events (issue 12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
     /// Input template; `{}` when absent.
@@ -56,6 +70,29 @@ pub struct NodeDef {
     /// Most instances queued or running at once (default: no bound).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_parallel: Option<u64>,
+}
+
+/// What a node does once it is decided to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind<'a> {
+    /// Run an agent (a job for a worker).
+    Agent(&'a str),
+    /// Start a child run of a workflow.
+    Workflow { name: &'a str, version: Option<u32> },
+}
+
+impl NodeDef {
+    /// The node's kind. Validation guarantees exactly one of `agent` and
+    /// `workflow` on a node of a [`crate::ValidatedDag`].
+    pub fn kind(&self) -> NodeKind<'_> {
+        match &self.workflow {
+            Some(name) => NodeKind::Workflow {
+                name,
+                version: self.version,
+            },
+            None => NodeKind::Agent(&self.agent),
+        }
+    }
 }
 
 /// When a node whose parents have all finished runs (SPEC section 2.1).

@@ -39,6 +39,21 @@ impl Plan {
         let mut nodes = Vec::with_capacity(dag.len());
         let mut problems = Vec::new();
         for (i, n) in dag.def().nodes.iter().enumerate() {
+            if n.workflow.is_some() {
+                // A child run: no agent, no queue; the child's nodes have
+                // their own plans.
+                nodes.push(NodePlan {
+                    agent: String::new(),
+                    queue: String::new(),
+                    retry: RetryPolicy {
+                        max_attempts: 1,
+                        ..RetryPolicy::default()
+                    },
+                    timeout_s: 0,
+                    approval: false,
+                });
+                continue;
+            }
             let def = match agents.get(&n.agent) {
                 Some(d) => Some(d),
                 None => agent(&n.agent).map(|d| &*agents.entry(n.agent.clone()).or_insert(d)),
@@ -72,6 +87,8 @@ impl Plan {
         &self.nodes[crate::owner(idx) as usize]
     }
 
+    /// The agent of an agent node (panics on a `workflow` node, which
+    /// never reaches a worker).
     pub fn agent(&self, idx: NodeIdx) -> &AgentDef {
         &self.agents[&self.node(idx).agent]
     }

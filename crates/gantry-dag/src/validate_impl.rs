@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 pub(crate) use crate::agent_check::agent_problems;
 
-fn problem(field: String, code: &'static str, message: String) -> Problem {
+pub(crate) fn problem(field: String, code: &'static str, message: String) -> Problem {
     Problem {
         field,
         code,
@@ -188,18 +188,21 @@ pub(crate) fn validate(
         problems.push(problem(format!("nodes[{first}].depends_on"), "cycle", text));
     }
 
-    // Agents (asked once per distinct name) and per-node policies.
+    // Kinds, agents (asked once per distinct name) and per-node policies.
     let mut known_agent: HashMap<&str, bool> = HashMap::new();
     for (i, node) in def.nodes.iter().enumerate() {
-        let exists = *known_agent
-            .entry(node.agent.as_str())
-            .or_insert_with(|| agent_exists(&node.agent));
-        if !exists {
-            problems.push(problem(
-                format!("nodes[{i}].agent"),
-                "unknown_agent",
-                format!("node {:?} uses unknown agent {:?}", node.id, node.agent),
-            ));
+        crate::kind_check::kind_problems(i, node, &mut problems);
+        if !node.agent.is_empty() {
+            let exists = *known_agent
+                .entry(node.agent.as_str())
+                .or_insert_with(|| agent_exists(&node.agent));
+            if !exists {
+                problems.push(problem(
+                    format!("nodes[{i}].agent"),
+                    "unknown_agent",
+                    format!("node {:?} uses unknown agent {:?}", node.id, node.agent),
+                ));
+            }
         }
         if let Some(retry) = &node.retry {
             retry_problems(&format!("nodes[{i}].retry"), retry, &mut problems);

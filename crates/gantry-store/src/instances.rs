@@ -24,6 +24,8 @@ pub struct InstanceSummary {
     pub error: Option<String>,
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The child run of an instance of a `for_each` over a workflow.
+    pub child_run: Option<Uuid>,
 }
 
 /// A map node's instances by status, with `total`.
@@ -139,6 +141,7 @@ struct InstanceRow {
     error: Option<String>,
     started_at: Option<chrono::DateTime<chrono::Utc>>,
     finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    child_run: Option<Uuid>,
 }
 
 impl Store {
@@ -196,11 +199,13 @@ impl Store {
             instance_slot(node, a.saturating_add(1).min(gantry_dag::MAX_ITEMS))
         });
         let rows: Vec<InstanceRow> = sqlx::query_as(
-            "SELECT idx, item, status, attempt, output, error, started_at, finished_at
-             FROM nodes
-             WHERE run_id = $1 AND idx >= $2 AND idx < $3
-               AND ($4::text IS NULL OR status = $4)
-             ORDER BY idx LIMIT $5",
+            "SELECT n.idx, n.item, n.status, n.attempt, n.output, n.error, n.started_at,
+                    n.finished_at, c.id AS child_run
+             FROM nodes n
+             LEFT JOIN runs c ON c.parent_run_id = n.run_id AND c.parent_idx = n.idx
+             WHERE n.run_id = $1 AND n.idx >= $2 AND n.idx < $3
+               AND ($4::text IS NULL OR n.status = $4)
+             ORDER BY n.idx LIMIT $5",
         )
         .bind(run)
         .bind(i32_of(from))
@@ -220,6 +225,7 @@ impl Store {
                     error: r.error,
                     started_at: r.started_at,
                     finished_at: r.finished_at,
+                    child_run: r.child_run,
                 })
             })
             .collect()

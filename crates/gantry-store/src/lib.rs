@@ -2,6 +2,7 @@
 //! attempts and leases, through sqlx with embedded migrations. Only this crate
 //! writes SQL.
 
+mod children;
 mod dash;
 mod error;
 mod instances;
@@ -16,6 +17,7 @@ mod text;
 mod tx;
 mod work;
 
+pub use children::{ChildRun, ChildSlot};
 pub use dash::{scratch_database, Activity, FinishedCounts};
 pub use error::{Error, Result};
 pub use instances::{InstanceCounts, InstanceSummary};

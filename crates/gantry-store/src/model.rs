@@ -102,6 +102,16 @@ pub struct NewRun<'a> {
     pub traceparent: Option<&'a str>,
 }
 
+/// Where a child run hangs: its parent's run and node slot (an instance's
+/// slot for a `for_each` over a workflow), and its nesting depth (a
+/// top-level run is at 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParentRef {
+    pub run: Uuid,
+    pub slot: NodeIdx,
+    pub depth: u32,
+}
+
 /// Result of [`crate::Store::create_run`].
 #[derive(Debug, Clone)]
 pub enum Created {
@@ -132,8 +142,19 @@ pub struct RunDetail {
     pub input: Value,
     /// Set when the run succeeded (SPEC 2.1, workflow `output`).
     pub output: Option<Value>,
+    /// Set on a child run: the run and node that started it.
+    pub parent: Option<ParentView>,
     pub updated_at: DateTime<Utc>,
     pub nodes: Vec<NodeSummary>,
+}
+
+/// Where a child run was started: its parent run, the `workflow` node, and
+/// the instance index when that node has a `for_each`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParentView {
+    pub run: Uuid,
+    pub node: String,
+    pub index: Option<u32>,
 }
 
 /// One node of a run.
@@ -164,6 +185,8 @@ pub struct NodeDetail {
     pub run_id: Uuid,
     pub depends_on: Vec<String>,
     pub attempts_detail: Vec<AttemptRecord>,
+    /// A `workflow` node's child runs, in instance order.
+    pub child_runs: Vec<Uuid>,
 }
 
 /// One attempt of a node.
@@ -184,6 +207,8 @@ pub struct AttemptRecord {
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
     pub workflow: Option<String>,
+    /// Only the child runs of this run.
+    pub parent: Option<Uuid>,
     pub status: Option<RunStatus>,
     pub limit: u32,
     /// Opaque cursor from a previous page.

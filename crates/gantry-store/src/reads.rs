@@ -16,6 +16,9 @@ struct RunDetailRow {
     input: Value,
     output: Option<Value>,
     updated_at: DateTime<Utc>,
+    parent_run_id: Option<Uuid>,
+    parent_idx: Option<i32>,
+    parent_node: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -77,6 +80,9 @@ impl Store {
         if let Some(w) = &filter.workflow {
             q.push(" AND workflow_name = ").push_bind(w);
         }
+        if let Some(p) = filter.parent {
+            q.push(" AND parent_run_id = ").push_bind(p);
+        }
         if let Some(s) = filter.status {
             q.push(" AND status = ").push_bind(s.as_str());
         }
@@ -105,7 +111,11 @@ impl Store {
 
     pub async fn get_run(&self, id: Uuid) -> Result<Option<RunDetail>> {
         let row: Option<RunDetailRow> = sqlx::query_as(&format!(
-            "SELECT {RUN_SUMMARY_COLS}, input, output, updated_at FROM runs WHERE id = $1"
+            "SELECT {RUN_SUMMARY_COLS}, input, output, updated_at, parent_run_id, parent_idx,
+                    (SELECT p.node_id FROM nodes p
+                     WHERE p.run_id = runs.parent_run_id AND p.idx = runs.parent_idx)
+                        AS parent_node
+             FROM runs WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -142,10 +152,28 @@ impl Store {
                 Ok(summary)
             })
             .collect::<Result<Vec<_>>>()?;
+        let parent = match (row.parent_run_id, row.parent_idx) {
+            (Some(run), Some(idx)) => {
+                let slot = gantry_dag::Slot::of(u32_of(idx));
+                let node = row.parent_node.unwrap_or_default();
+                // An instance's node_id is `NODE[INDEX]`.
+                let node = match slot.item() {
+                    Some(_) => node.split('[').next().unwrap_or_default().to_owned(),
+                    None => node,
+                };
+                Some(crate::ParentView {
+                    run,
+                    node,
+                    index: slot.item(),
+                })
+            }
+            _ => None,
+        };
         Ok(Some(RunDetail {
             run: row.run.into_summary()?,
             input: row.input,
             output: row.output,
+            parent,
             updated_at: row.updated_at,
             nodes,
         }))
@@ -186,6 +214,25 @@ impl Store {
         .bind(row.node.idx)
         .fetch_all(&self.pool)
         .await?;
+        // A workflow node's child, or those of its instances' slots.
+        let idx = crate::rows::u32_of(row.node.idx);
+        let (from, to) = if idx < gantry_dag::FIRST_SLOT {
+            let first = gantry_dag::instance_slot(idx, 0);
+            (first, gantry_dag::instance_slot(idx, gantry_dag::MAX_ITEMS))
+        } else {
+            (idx, idx)
+        };
+        let children: Vec<(Uuid,)> = sqlx::query_as(
+            "SELECT id FROM runs WHERE parent_run_id = $1
+               AND (parent_idx = $2 OR (parent_idx >= $3 AND parent_idx < $4))
+             ORDER BY parent_idx",
+        )
+        .bind(run)
+        .bind(row.node.idx)
+        .bind(crate::rows::i32_of(from))
+        .bind(crate::rows::i32_of(to))
+        .fetch_all(&self.pool)
+        .await?;
         let depends_on = match row.depends_on {
             Some(v) => serde_json::from_value(v).map_err(|e| crate::Error::Corrupt {
                 what: "workflow",
@@ -210,6 +257,7 @@ impl Store {
                     log_tail: a.log_tail,
                 })
                 .collect(),
+            child_runs: children.into_iter().map(|(id,)| id).collect(),
         }))
     }
 

@@ -139,6 +139,17 @@ impl Store {
         row.map(workflow).transpose()
     }
 
+    /// The latest version of each of `names` that is registered.
+    pub async fn latest_versions(&self, names: &[String]) -> Result<HashMap<String, i32>> {
+        let rows: Vec<(String, i32)> = sqlx::query_as(
+            "SELECT name, max(version) FROM workflows WHERE name = ANY($1) GROUP BY name",
+        )
+        .bind(names)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// By id (workers and coordinators cache the result; versions never change).
     pub async fn workflow_by_id(&self, id: i64) -> Result<Option<WorkflowRecord>> {
         let row: Option<WorkflowRow> = sqlx::query_as(&format!(

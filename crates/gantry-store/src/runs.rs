@@ -2,7 +2,7 @@
 
 use crate::register::{insert_plan, plan_hash};
 use crate::rows::{i32_of, RunSummaryRow, RUN_SUMMARY_COLS};
-use crate::{Created, NewRun, Result, RunHead, RunTx, Store};
+use crate::{Created, Dispatch, NewRun, ParentRef, Result, RunHead, RunSummary, RunTx, Store};
 use gantry_dag::{advance, Event, Facts, RunState};
 use uuid::Uuid;
 
@@ -17,20 +17,69 @@ impl Store {
     /// caller after this returns (the reconciler re-delivers them if the
     /// caller dies first).
     pub async fn create_run(&self, new: NewRun<'_>) -> Result<Created> {
+        let mut tx = RunTx::new(self.pool.begin().await?);
+        let (key, request_hash) = new.idempotency.unzip();
+        let Some((summary, dispatches)) = tx.insert_run(&new, None).await? else {
+            // The key was used before (the conflicting insert has committed:
+            // ON CONFLICT waited for it, and this statement sees it).
+            tx.tx.rollback().await?;
+            let existing: Option<ExistingRow> = sqlx::query_as(&format!(
+                "SELECT request_hash, {RUN_SUMMARY_COLS} FROM runs WHERE idempotency_key = $1"
+            ))
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+            return match existing {
+                Some(e) if e.request_hash.as_deref() == request_hash => {
+                    Ok(Created::Existing(e.run.into_summary()?))
+                }
+                _ => Ok(Created::Conflict),
+            };
+        };
+        tx.commit().await?;
+        Ok(Created::New(summary, dispatches))
+    }
+}
+
+impl RunTx<'_> {
+    /// Create a child run of `parent` in this transaction (which holds the
+    /// parent's lock), as [`Store::create_run`] does (no idempotency key:
+    /// one child per parent slot is the unique index of migration 0010).
+    /// Its dispatches are delivered after commit.
+    pub async fn create_child(
+        &mut self,
+        new: &NewRun<'_>,
+        parent: ParentRef,
+    ) -> Result<(RunSummary, Vec<Dispatch>)> {
+        self.insert_run(new, Some(parent))
+            .await?
+            .ok_or_else(|| crate::Error::Corrupt {
+                what: "child run",
+                reason: "a child run insert with no idempotency key conflicted".to_owned(),
+            })
+    }
+
+    /// Insert the run row, its nodes (every one pending) and the effect of
+    /// [`Event::Begin`]. `None` when the idempotency key is taken.
+    async fn insert_run(
+        &mut self,
+        new: &NewRun<'_>,
+        parent: Option<ParentRef>,
+    ) -> Result<Option<(RunSummary, Vec<Dispatch>)>> {
         let mut state = RunState::new(new.dag);
         let canonical = new.plan.canonical_json();
         let hash = plan_hash(&canonical);
         let id = Uuid::now_v7();
         let (key, request_hash) = new.idempotency.unzip();
-
-        let mut tx = self.pool.begin().await?;
-        insert_plan(&mut *tx, &hash, &canonical).await?;
+        insert_plan(&mut *self.tx, &hash, &canonical).await?;
         let inserted: Option<RunSummaryRow> = sqlx::query_as(&format!(
             "INSERT INTO runs (id, workflow_id, workflow_name, workflow_version, plan_hash,
                                input, status, remaining, failed, idempotency_key,
-                               request_hash, traceparent, finished_at)
+                               request_hash, traceparent, finished_at,
+                               parent_run_id, parent_idx, depth)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-                     CASE WHEN $7::text <> 'running' THEN clock_timestamp() END)
+                     CASE WHEN $7::text <> 'running' THEN clock_timestamp() END,
+                     $13, $14, $15)
              ON CONFLICT (idempotency_key) DO NOTHING
              RETURNING {RUN_SUMMARY_COLS}"
         ))
@@ -46,25 +95,13 @@ impl Store {
         .bind(key)
         .bind(request_hash)
         .bind(new.traceparent)
-        .fetch_optional(&mut *tx)
+        .bind(parent.map(|p| p.run))
+        .bind(parent.map(|p| i32_of(p.slot)))
+        .bind(i32_of(parent.map_or(0, |p| p.depth)))
+        .fetch_optional(&mut *self.tx)
         .await?;
-
         let Some(row) = inserted else {
-            // The key was used before (the conflicting insert has committed:
-            // ON CONFLICT waited for it, and this statement sees it).
-            tx.rollback().await?;
-            let existing: Option<ExistingRow> = sqlx::query_as(&format!(
-                "SELECT request_hash, {RUN_SUMMARY_COLS} FROM runs WHERE idempotency_key = $1"
-            ))
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-            return match existing {
-                Some(e) if e.request_hash.as_deref() == request_hash => {
-                    Ok(Created::Existing(e.run.into_summary()?))
-                }
-                _ => Ok(Created::Conflict),
-            };
+            return Ok(None);
         };
 
         let n = state.nodes.len();
@@ -78,9 +115,11 @@ impl Store {
         let mut waiting = Vec::with_capacity(n);
         for (&i, s) in &state.nodes {
             let plan = new.plan.node(i);
+            let def = new.dag.node(i);
             idxs.push(i32_of(i));
-            node_ids.push(new.dag.node(i).id.as_str());
-            agents.push(plan.agent.as_str());
+            node_ids.push(def.id.as_str());
+            // A workflow node's `agent` column names its child workflow.
+            agents.push(def.workflow.as_deref().unwrap_or(plan.agent.as_str()));
             queues.push(plan.queue.as_str());
             statuses.push(s.status.as_str());
             attempts.push(i32_of(s.attempt));
@@ -106,7 +145,7 @@ impl Store {
         .bind(&attempts)
         .bind(&tries)
         .bind(&waiting)
-        .execute(&mut *tx)
+        .execute(&mut *self.tx)
         .await?;
         let head = RunHead {
             id,
@@ -122,9 +161,8 @@ impl Store {
         }
         // Begin decides no retry, so its backoff jitter is never read.
         let t = advance(new.dag, new.plan, &mut state, Event::Begin, 0.5);
-        let mut tx = RunTx::new(tx);
         // save notifies RUN_CHANNEL.
-        let dispatches = tx
+        let dispatches = self
             .save(
                 &head,
                 new.dag,
@@ -137,10 +175,9 @@ impl Store {
                 &[],
             )
             .await?;
-        tx.commit().await?;
         let mut summary = row.into_summary()?;
         summary.status = state.status;
-        Ok(Created::New(summary, dispatches))
+        Ok(Some((summary, dispatches)))
     }
 }
 

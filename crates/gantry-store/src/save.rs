@@ -129,7 +129,13 @@ impl RunTx<'_> {
             None
         };
         // One round trip: the run row, and the notification to event streams.
-        let (traceparent, _): (Option<String>, Option<String>) = sqlx::query_as(
+        let reported = output.clone();
+        let (traceparent, _, parent, parent_idx): (
+            Option<String>,
+            Option<String>,
+            Option<Uuid>,
+            Option<i32>,
+        ) = sqlx::query_as(
             "UPDATE runs
              SET status = $2, remaining = $3, failed = $4, updated_at = clock_timestamp(),
                  finished_at = CASE
@@ -143,7 +149,7 @@ impl RunTx<'_> {
                      ELSE output
                  END
              WHERE id = $1
-             RETURNING traceparent, pg_notify($6, $1::text)::text",
+             RETURNING traceparent, pg_notify($6, $1::text)::text, parent_run_id, parent_idx",
         )
         .bind(head.id)
         .bind(state.status.as_str())
@@ -154,6 +160,10 @@ impl RunTx<'_> {
         .bind(output)
         .fetch_one(&mut *self.tx)
         .await?;
+        if let (true, Some(parent), Some(slot)) = (finish, parent, parent_idx) {
+            self.report_to_parent(head.id, (parent, slot), state.status, reported)
+                .await?;
+        }
 
         let dispatch = |node: NodeIdx, delay_ms: Option<u64>| {
             Dispatch::of(head, plan, node, delay_ms, traceparent.clone())

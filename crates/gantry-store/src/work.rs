@@ -166,31 +166,7 @@ impl Store {
         &self,
         wanted: &[(Uuid, String)],
     ) -> Result<HashMap<(Uuid, String), NodeView>> {
-        if wanted.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let runs: Vec<Uuid> = wanted.iter().map(|w| w.0).collect();
-        let ids: Vec<&str> = wanted.iter().map(|w| w.1.as_str()).collect();
-        let rows: Vec<(Uuid, String, String, Value, Option<String>)> = sqlx::query_as(
-            "SELECT n.run_id, n.node_id, n.status, COALESCE(n.output, 'null'::jsonb), n.error
-             FROM nodes n
-             JOIN (SELECT DISTINCT * FROM unnest($1::uuid[], $2::text[])) AS w(run_id, node_id)
-               ON n.run_id = w.run_id AND n.node_id = w.node_id",
-        )
-        .bind(&runs)
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(run, id, status, output, error)| {
-                let view = NodeView {
-                    status: node_status(&status)?,
-                    output,
-                    error,
-                };
-                Ok(((run, id), view))
-            })
-            .collect()
+        node_views_in(&self.pool, wanted).await
     }
 
     /// Extend the leases `worker` holds on these attempts to now + `lease`.
@@ -460,4 +436,37 @@ pub(crate) async fn record_in(
         .into_iter()
         .map(|f| f && ok.next().unwrap_or(false))
         .collect())
+}
+
+/// [`Store::node_views`] on any connection (a worker's pool, or the
+/// transaction that starts child runs).
+pub(crate) async fn node_views_in<'e, E: sqlx::PgExecutor<'e>>(
+    exec: E,
+    wanted: &[(Uuid, String)],
+) -> Result<HashMap<(Uuid, String), NodeView>> {
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let runs: Vec<Uuid> = wanted.iter().map(|w| w.0).collect();
+    let ids: Vec<&str> = wanted.iter().map(|w| w.1.as_str()).collect();
+    let rows: Vec<(Uuid, String, String, Value, Option<String>)> = sqlx::query_as(
+        "SELECT n.run_id, n.node_id, n.status, COALESCE(n.output, 'null'::jsonb), n.error
+         FROM nodes n
+         JOIN (SELECT DISTINCT * FROM unnest($1::uuid[], $2::text[])) AS w(run_id, node_id)
+           ON n.run_id = w.run_id AND n.node_id = w.node_id",
+    )
+    .bind(&runs)
+    .bind(&ids)
+    .fetch_all(exec)
+    .await?;
+    rows.into_iter()
+        .map(|(run, id, status, output, error)| {
+            let view = NodeView {
+                status: node_status(&status)?,
+                output,
+                error,
+            };
+            Ok(((run, id), view))
+        })
+        .collect()
 }

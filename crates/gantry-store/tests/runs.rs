@@ -177,6 +177,7 @@ async fn list_runs_pages_newest_first_with_filters(pool: PgPool) {
     for _ in 0..10 {
         let (page, next) = store
             .list_runs(&RunFilter {
+                parent: None,
                 limit: 3,
                 cursor: cursor.clone(),
                 ..Default::default()
@@ -194,6 +195,7 @@ async fn list_runs_pages_newest_first_with_filters(pool: PgPool) {
 
     let (page, next) = store
         .list_runs(&RunFilter {
+            parent: None,
             workflow: Some("two".to_owned()),
             limit: 100,
             ..Default::default()
@@ -206,6 +208,7 @@ async fn list_runs_pages_newest_first_with_filters(pool: PgPool) {
 
     let (page, _) = store
         .list_runs(&RunFilter {
+            parent: None,
             workflow: Some("two".to_owned()),
             status: Some(RunStatus::Failed),
             limit: 0,
@@ -217,6 +220,7 @@ async fn list_runs_pages_newest_first_with_filters(pool: PgPool) {
 
     let (page, next) = store
         .list_runs(&RunFilter {
+            parent: None,
             limit: 10,
             cursor: Some("not a cursor".to_owned()),
             ..Default::default()

@@ -32,6 +32,7 @@ pub(crate) fn routes() -> Router<Ctx> {
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListQuery {
     workflow: Option<String>,
+    parent: Option<String>,
     status: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
@@ -92,6 +93,16 @@ fn filter(q: ListQuery) -> Result<RunFilter> {
             )
         })?),
     };
+    let parent = match non_empty(q.parent) {
+        None => None,
+        Some(p) => Some(Uuid::parse_str(&p).map_err(|_| {
+            Error::invalid(
+                "parent",
+                "bad_value",
+                format!("parent must be a run id, got {p:?}"),
+            )
+        })?),
+    };
     let limit = page_limit(q.limit)?;
     let cursor = non_empty(q.cursor);
     // A cursor we never handed out is a 422, not an empty page (or a
@@ -104,6 +115,7 @@ fn filter(q: ListQuery) -> Result<RunFilter> {
     }
     Ok(RunFilter {
         workflow,
+        parent,
         status,
         limit,
         cursor,
@@ -118,6 +130,7 @@ fn filter(q: ListQuery) -> Result<RunFilter> {
     params(
         ("workflow" = Option<String>, Query, description = "only runs of this workflow"),
         ("status" = Option<String>, Query, description = "running, succeeded, failed or cancelled"),
+        ("parent" = Option<String>, Query, description = "only the child runs of this run"),
         ("limit" = Option<u32>, Query, description = "page size, 1 to 500 (default 50)"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use gantry_coordinator::Started;
-use gantry_dag::{ValidatedDag, WorkflowDef};
+use gantry_dag::{Problem, ValidatedDag, WorkflowDef};
 use gantry_store::{WorkflowRecord, WorkflowSummary};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -88,14 +88,71 @@ pub(crate) async fn register(
     names.sort_unstable();
     names.dedup();
     let agents = ctx.store().agents_by_name(&names).await?;
-    let dag = ValidatedDag::new(
+    let unknown = unknown_children(&ctx, &def).await?;
+    let dag = match ValidatedDag::new(
         def,
         &|name| agents.contains_key(name),
         ctx.state.config.max_nodes,
-    )
-    .map_err(Error::validation)?;
+    ) {
+        Ok(dag) if unknown.is_empty() => dag,
+        Ok(_) => return Err(Error::validation(unknown)),
+        Err(mut problems) => {
+            problems.extend(unknown);
+            return Err(Error::validation(problems));
+        }
+    };
     let rec = ctx.store().register_workflow(dag.def()).await?;
     Ok((StatusCode::CREATED, Json(rec)))
+}
+
+/// `workflow` nodes naming a workflow (or a pinned version) that is not
+/// registered. A workflow may name itself (recursion, bounded by depth):
+/// its new version is then the latest.
+async fn unknown_children(ctx: &Ctx, def: &WorkflowDef) -> Result<Vec<Problem>> {
+    let mut names: Vec<String> = def
+        .nodes
+        .iter()
+        .filter_map(|n| n.workflow.clone())
+        .filter(|n| gantry_dag::is_valid_name(n))
+        .collect();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    names.sort_unstable();
+    names.dedup();
+    let mut latest = ctx.store().latest_versions(&names).await?;
+    if let Some(v) = latest.get_mut(&def.name) {
+        *v += 1;
+    } else {
+        latest.insert(def.name.clone(), 1);
+    }
+    let mut out = Vec::new();
+    for (i, n) in def.nodes.iter().enumerate() {
+        let Some(name) = n
+            .workflow
+            .as_deref()
+            .filter(|n| gantry_dag::is_valid_name(n))
+        else {
+            continue;
+        };
+        match (latest.get(name), n.version) {
+            (None, _) => out.push(Problem {
+                field: format!("nodes[{i}].workflow"),
+                code: "unknown_workflow",
+                message: format!("node {:?} starts unknown workflow {name:?}", n.id),
+            }),
+            (Some(&last), Some(v)) if i64::from(v) > i64::from(last) => out.push(Problem {
+                field: format!("nodes[{i}].version"),
+                code: "unknown_workflow",
+                message: format!(
+                    "node {:?} pins version {v} of workflow {name:?}, whose latest is {last}",
+                    n.id
+                ),
+            }),
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// List workflows by name.

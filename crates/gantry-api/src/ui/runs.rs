@@ -44,6 +44,7 @@ fn filter(q: RunsQuery) -> UiResult<RunFilter> {
         return Err(UiError::BadRequest("malformed cursor".to_owned()));
     }
     Ok(RunFilter {
+        parent: None,
         workflow,
         status,
         limit: PAGE,
