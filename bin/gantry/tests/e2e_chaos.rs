@@ -1,6 +1,8 @@
 //! The chaos suite: 200 random workflows of up to 50 nodes (some nodes fail,
 //! some are slow, some are `for_each` maps whose instances must each
-//! succeed once and land in item order) on real processes (an API, two coordinators, three
+//! succeed once and land in item order, some start child workflows, alone
+//! or one per item; some have trigger rules other than the default and
+//! some a `when`) on real processes (an API, two coordinators, three
 //! workers) while workers are SIGKILLed, a coordinator is killed and
 //! restarted, Redis loses every delivery and Postgres restarts. At the end
 //! every run must be terminal with exactly the statuses and outputs the DAGs
@@ -45,7 +47,25 @@ enum Kind {
     Fail,
     /// A `for_each` over the run input's `items`, echoing each.
     Map,
+    /// A `workflow` node: a child run of [`CHILD`] with its own id.
+    Child,
+    /// A `for_each` over the items, a child run of [`CHILD`] per item.
+    ChildMap,
 }
+
+/// The child workflow: echoes `id` and sleeps; its output is `{"id": ID}`.
+const CHILD: &str = "chaos-child";
+
+fn child_definition() -> Value {
+    json!({"name": CHILD, "output": {"id": "{{a.output.id}}"}, "nodes": [
+        {"id": "a", "agent": "echo", "input": {"id": "{{run.input.id}}"}},
+        {"id": "b", "agent": "sleep", "depends_on": ["a"], "input": {"ms": 100}},
+    ]})
+}
+
+/// `when` expressions over the run input (whose `items` has [`ITEMS`]).
+const WHEN_TRUE: &str = "size(input.items) > 3";
+const WHEN_FALSE: &str = "size(input.items) > 100";
 
 /// The items every chaos run maps over.
 const ITEMS: usize = 6;
@@ -53,6 +73,8 @@ const ITEMS: usize = 6;
 struct Node {
     kind: Kind,
     parents: Vec<usize>,
+    rule: &'static str,
+    when: Option<bool>,
 }
 
 /// A random DAG: node i depends on up to three earlier nodes.
@@ -64,12 +86,30 @@ fn random_dag(rng: &mut Rng) -> Vec<Node> {
             parents.sort_unstable();
             parents.dedup();
             let kind = match rng.below(100) {
-                0..=1 => Kind::Fail,
-                2..=21 => Kind::Sleep(100 + rng.below(400) as u64),
+                0..=2 => Kind::Fail,
+                3..=21 => Kind::Sleep(100 + rng.below(400) as u64),
                 22..=31 => Kind::Map,
+                32..=36 => Kind::Child,
+                37..=39 => Kind::ChildMap,
                 _ => Kind::Echo,
             };
-            Node { kind, parents }
+            let rule = match (parents.is_empty(), rng.below(20)) {
+                (true, _) | (false, 4..) => "all_succeeded",
+                (false, 0) => "none_failed",
+                (false, 1) => "all_done",
+                (false, _) => "one_failed",
+            };
+            let when = match rng.below(20) {
+                0 => Some(true),
+                1 => Some(false),
+                _ => None,
+            };
+            Node {
+                kind,
+                parents,
+                rule,
+                when,
+            }
         })
         .collect()
 }
@@ -86,6 +126,7 @@ fn definition(name: &str, dag: &[Node]) -> Value {
                 .map(|&p| match dag[p].kind {
                     Kind::Sleep(_) => format!("{{{{n{p}.output.slept_ms}}}}"),
                     Kind::Map => format!("{{{{n{p}.output.{}.v}}}}", ITEMS - 1),
+                    Kind::ChildMap => format!("{{{{n{p}.output.{}.id}}}}", ITEMS - 1),
                     _ => format!("{{{{n{p}.output.id}}}}"),
                 })
                 .collect();
@@ -94,11 +135,23 @@ fn definition(name: &str, dag: &[Node]) -> Value {
                 Kind::Sleep(ms) => ("sleep", json!({"ms": ms})),
                 Kind::Fail => ("fail", json!({"exit_code": 78})),
                 Kind::Map => ("echo", json!({"i": "{{index}}", "v": "{{item}}"})),
+                Kind::Child => ("", json!({"id": format!("n{i}")})),
+                Kind::ChildMap => ("", json!({"id": "{{item}}"})),
             };
-            let mut node =
-                json!({"id": format!("n{i}"), "agent": agent, "depends_on": deps, "input": input});
-            if dag[i].kind == Kind::Map {
+            let mut node = json!({"id": format!("n{i}"), "depends_on": deps, "input": input,
+                                  "trigger_rule": node.rule});
+            if agent.is_empty() {
+                node["workflow"] = json!(CHILD);
+            } else {
+                node["agent"] = json!(agent);
+            }
+            if matches!(dag[i].kind, Kind::Map | Kind::ChildMap) {
                 node["for_each"] = json!("{{run.input.items}}");
+            }
+            match dag[i].when {
+                Some(true) => node["when"] = json!(WHEN_TRUE),
+                Some(false) => node["when"] = json!(WHEN_FALSE),
+                None => {}
             }
             node
         })
@@ -106,15 +159,36 @@ fn definition(name: &str, dag: &[Node]) -> Value {
     json!({"name": name, "nodes": nodes})
 }
 
-/// Per node: the status it must end in, and its output when it succeeds.
-type Expected = Vec<(&'static str, Option<Value>)>;
+/// Per node: the status it must end in, its output when it succeeds, and
+/// its skip reason when it is skipped.
+type Expected = Vec<(&'static str, Option<Value>, Option<&'static str>)>;
+
+/// Why a node whose parents ended as `parents` is skipped by its trigger
+/// rule (SPEC 2.1), if it is: an oracle independent of `decide.rs`.
+fn rule_skips(rule: &str, parents: &[&str]) -> Option<&'static str> {
+    let failed = parents.contains(&"failed");
+    let skipped = parents.contains(&"skipped");
+    match rule {
+        "all_succeeded" if failed => Some("upstream_failed"),
+        "all_succeeded" if skipped => Some("upstream_skipped"),
+        "none_failed" if failed => Some("upstream_failed"),
+        "one_failed" if !failed && skipped => Some("upstream_skipped"),
+        "one_failed" if !failed => Some("condition_false"),
+        _ => None,
+    }
+}
 
 /// What each node must end as, and the output of those that succeed.
 fn expected(dag: &[Node]) -> Expected {
     let mut out: Expected = Vec::with_capacity(dag.len());
     for (i, node) in dag.iter().enumerate() {
-        if node.parents.iter().any(|&p| out[p].0 != "succeeded") {
-            out.push(("skipped", None));
+        let parents: Vec<&str> = node.parents.iter().map(|&p| out[p].0).collect();
+        if let Some(reason) = rule_skips(node.rule, &parents) {
+            out.push(("skipped", None, Some(reason)));
+            continue;
+        }
+        if node.when == Some(false) {
+            out.push(("skipped", None, Some("condition_false")));
             continue;
         }
         let result = match node.kind {
@@ -126,14 +200,23 @@ fn expected(dag: &[Node]) -> Expected {
                     (0..ITEMS).map(|i| json!({"i": i, "v": i})).collect(),
                 )),
             ),
+            Kind::Child => ("succeeded", Some(json!({"id": format!("n{i}")}))),
+            Kind::ChildMap => (
+                "succeeded",
+                Some(Value::Array(
+                    (0..ITEMS).map(|i| json!({ "id": i })).collect(),
+                )),
+            ),
             Kind::Echo => {
                 let from: Vec<Value> = node
                     .parents
                     .iter()
-                    .map(|&p| match dag[p].kind {
-                        Kind::Sleep(ms) => json!(ms),
-                        Kind::Map => json!(ITEMS - 1),
-                        _ => json!(format!("n{p}")),
+                    .map(|&p| match (out[p].0, dag[p].kind) {
+                        // A parent that did not succeed reads as null.
+                        ("succeeded", Kind::Sleep(ms)) => json!(ms),
+                        ("succeeded", Kind::Map | Kind::ChildMap) => json!(ITEMS - 1),
+                        ("succeeded", _) => json!(format!("n{p}")),
+                        _ => Value::Null,
                     })
                     .collect();
                 (
@@ -142,7 +225,7 @@ fn expected(dag: &[Node]) -> Expected {
                 )
             }
         };
-        out.push(result);
+        out.push((result.0, result.1, None));
     }
     out
 }
@@ -187,8 +270,9 @@ async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
     let mut env = Env::new().await;
     let _api = env.serve("api", &[("GANTRY_MAX_QUEUE_DEPTH", "0")]).await;
     env.builtin_agents().await;
+    env.workflow(child_definition()).await;
     let mut rng = Rng(SEED);
-    let mut runs: Vec<(String, Expected)> = Vec::new();
+    let mut runs: Vec<(String, Expected, usize)> = Vec::new();
     let mut total_nodes = 0;
     let mut defs = Vec::new();
     for w in 0..WORKFLOWS {
@@ -196,7 +280,18 @@ async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
         total_nodes += dag.len();
         let name = format!("chaos-{w}");
         env.workflow(definition(&name, &dag)).await;
-        defs.push((name, expected(&dag)));
+        let expect = expected(&dag);
+        // Child runs the DAG starts: one per node that ran, one per item.
+        let children: usize = dag
+            .iter()
+            .zip(&expect)
+            .map(|(n, (status, _, _))| match (n.kind, *status) {
+                (Kind::Child, "succeeded") => 1,
+                (Kind::ChildMap, "succeeded") => ITEMS,
+                _ => 0,
+            })
+            .sum();
+        defs.push((name, expect, children));
     }
     let mut cluster = Cluster {
         env: &env,
@@ -214,9 +309,10 @@ async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
             .coordinators
             .push(coordinator(&env, &format!("chaos-c{i}-0")).await);
     }
-    for (name, expect) in defs {
+    for (name, expect, children) in defs {
         let items: Vec<usize> = (0..ITEMS).collect();
-        runs.push((env.start(&name, json!({ "items": items })).await, expect));
+        let id = env.start(&name, json!({ "items": items })).await;
+        runs.push((id, expect, children));
     }
 
     // The faults, spread over the first seconds of the runs.
@@ -247,16 +343,17 @@ async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
     // Every run terminal, every node as its DAG says.
     let deadline = Instant::now() + FINISH_TIMEOUT;
     let mut statuses: HashMap<String, usize> = HashMap::new();
-    for (id, expect) in &runs {
+    for (id, expect, _) in &runs {
         let left = deadline.saturating_duration_since(Instant::now());
         let run = env.wait_run(id, left.max(Duration::from_secs(1))).await;
-        let any_failed = expect.iter().any(|(s, _)| *s == "failed");
+        let any_failed = expect.iter().any(|(s, _, _)| *s == "failed");
         let want = if any_failed { "failed" } else { "succeeded" };
         assert_eq!(run["status"], want, "{run:#}");
         *statuses.entry(want.to_owned()).or_default() += 1;
-        for (i, (status, output)) in expect.iter().enumerate() {
+        for (i, (status, output, reason)) in expect.iter().enumerate() {
             let node = common::node_of(&run, &format!("n{i}"));
             assert_eq!(node["status"], *status, "n{i} of {id}: {run:#}");
+            assert_eq!(node["skip_reason"], json!(reason), "n{i} of {id}: {run:#}");
             if let Some(output) = output {
                 assert_eq!(&node["output"], output, "n{i} of {id}: {run:#}");
             }
@@ -275,6 +372,22 @@ async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
     .await
     .expect("count double successes");
     assert_eq!(doubles, 0, "nodes with more than one successful attempt");
+    // Child runs ended with their parents: none is left running, and a
+    // child run's count is what the DAGs imply (one per slot, the unique
+    // index of migration 0010, so none was started twice).
+    let (running,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM runs WHERE status NOT IN ('succeeded', 'failed')")
+            .fetch_one(&mut db)
+            .await
+            .expect("count unfinished runs");
+    assert_eq!(running, 0, "runs left unfinished");
+    let want_children: usize = runs.iter().map(|(_, _, children)| children).sum();
+    let (children,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM runs WHERE parent_run_id IS NOT NULL")
+            .fetch_one(&mut db)
+            .await
+            .expect("count child runs");
+    assert_eq!(children as usize, want_children, "child runs");
     let (attempts,): (i64,) = sqlx::query_as("SELECT count(*) FROM attempts")
         .fetch_one(&mut db)
         .await
@@ -303,7 +416,7 @@ async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
     })
     .await;
     println!(
-        "chaos: {} workflows, {total_nodes} nodes, {attempts} attempts, runs {statuses:?}, \
+        "chaos: {} workflows, {total_nodes} nodes, {want_children} child runs, {attempts} attempts, runs {statuses:?}, \
          faults {:?}, {:.1} s; queues at the end: {leftovers}",
         runs.len(),
         cluster.faults,
