@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # README command 1: install and start Redis and Postgres if needed, build
 # gantry and the agent images, start `gantry dev`, register the five Docker
-# agents and the security-review workflow, run it on the example repository,
-# and print every node's output. Exits 0 only when the run succeeded.
+# agents and the security-review and security-triage workflows, run them on
+# the example repositories, and print every node's output. Exits 0 only when
+# both runs succeeded.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -41,3 +42,23 @@ done
 "$GANTRY" agents apply -f examples/agents-docker.json
 "$GANTRY" workflows apply -f examples/security-review.json
 "$GANTRY" runs start security-review --input "$(cat examples/security-review-input.json)" --wait
+
+# The triage (SPEC 2.1): a patch per finding only when the scan found any,
+# a child security-review per repository, an alert on any failure and a
+# report in any case. The patcher needs approval: approve its node once it
+# is parked, then follow the run to its end and print its output.
+"$GANTRY" workflows apply -f examples/security-triage.json
+started="$("$GANTRY" runs start security-triage --input "$(cat examples/security-triage-input.json)")"
+echo "$started"
+id="${started#run }"; id="${id%% started}"
+for _ in $(seq 1 300); do
+  shown="$("$GANTRY" runs show "$id")"
+  if grep -qE '^ +fix +waiting_approval' <<<"$shown"; then
+    "$GANTRY" runs approve "$id" fix
+    break
+  fi
+  grep -qE '^ +fix +(pending|waiting_approval)( |$)' <<<"$shown" || break
+  sleep 0.2
+done
+"$GANTRY" runs wait "$id"
+"$GANTRY" runs show "$id"

@@ -311,9 +311,33 @@ enum RunsCmd {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Show a run and its nodes.
+    /// Show a run, its nodes (with skip reasons and instance counts) and
+    /// its child runs.
     Show {
         id: String,
+        /// Print the API's JSON instead.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Follow a run until it ends; exit 0 only when it succeeded.
+    Wait {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Approve NODE of run ID, waiting for approval.
+    Approve {
+        id: String,
+        node: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Reject NODE of run ID, waiting for approval (it fails).
+    Reject {
+        id: String,
+        node: String,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -380,7 +404,14 @@ impl Cli {
                     return client::start(&client, &name, &input, idempotency_key.as_deref(), wait)
                         .await;
                 }
-                RunsCmd::Show { id, client } => client::show(&client, &id).await?,
+                RunsCmd::Show { id, json, client } => client::show(&client, &id, json).await?,
+                RunsCmd::Wait { id, client } => return crate::wait::follow(&client, &id).await,
+                RunsCmd::Approve { id, node, client } => {
+                    client::decide(&client, &id, &node, "approve").await?
+                }
+                RunsCmd::Reject { id, node, client } => {
+                    client::decide(&client, &id, &node, "reject").await?
+                }
             },
             Cmd::Queues(c) => client::queues(&c).await?,
             Cmd::Bench(b) => bench::run(b).await?,

@@ -120,9 +120,31 @@ pub(crate) async fn start(
     crate::wait::follow(c, &id).await
 }
 
-pub(crate) async fn show(c: &ClientArgs, id: &str) -> anyhow::Result<()> {
-    let (_, body) = send(request(c, reqwest::Method::GET, &format!("/v1/runs/{id}"))).await?;
-    println!("{}", serde_json::to_string_pretty(&body)?);
+pub(crate) async fn show(c: &ClientArgs, id: &str, json: bool) -> anyhow::Result<()> {
+    let (_, run) = send(request(c, reqwest::Method::GET, &format!("/v1/runs/{id}"))).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&run)?);
+        return Ok(());
+    }
+    let (_, children) = send(request(
+        c,
+        reqwest::Method::GET,
+        &format!("/v1/runs?parent={id}&limit=500"),
+    ))
+    .await?;
+    print!("{}", crate::wait::describe(&run, &children));
+    Ok(())
+}
+
+/// Approve or reject a node waiting for approval.
+pub(crate) async fn decide(c: &ClientArgs, id: &str, node: &str, verb: &str) -> anyhow::Result<()> {
+    let path = format!("/v1/runs/{id}/nodes/{node}/{verb}");
+    let (_, body) =
+        send(request(c, reqwest::Method::POST, &path).json(&serde_json::json!({}))).await?;
+    println!(
+        "run {id}: {node} {verb}d; run {}",
+        body["status"].as_str().unwrap_or("?")
+    );
     Ok(())
 }
 

@@ -32,11 +32,68 @@ pub(crate) async fn follow(c: &ClientArgs, id: &str) -> anyhow::Result<ExitCode>
             None => {}
         }
     }
+    if status == "succeeded" {
+        println!("output: {}", run["output"]);
+    }
     Ok(if status == "succeeded" {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `gantry runs show`: the run, each node with its status, skip reason,
+/// instance counts and error, and the child runs (`children`, a page of
+/// `GET /v1/runs?parent=`).
+pub(crate) fn describe(run: &Value, children: &Value) -> String {
+    let s = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    let mut out = format!(
+        "run {} of {} v{}: {}\n",
+        s(&run["id"]),
+        s(&run["workflow"]),
+        run["version"],
+        s(&run["status"])
+    );
+    if let Some(p) = run["parent"].as_object() {
+        let index = p
+            .get("index")
+            .and_then(Value::as_u64)
+            .map(|i| format!("[{i}]"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "parent: run {} node {}{index}\n",
+            p.get("run").map(s).unwrap_or_default(),
+            p.get("node").map(s).unwrap_or_default()
+        ));
+    }
+    for n in run["nodes"].as_array().into_iter().flatten() {
+        let mut line = format!("  {:<24} {:<16}", s(&n["id"]), s(&n["status"]));
+        if let Some(reason) = n["skip_reason"].as_str() {
+            line.push_str(&format!(" ({reason})"));
+        }
+        line.push_str(&instances(&n["instances"]));
+        if let Some(e) = n["error"].as_str().filter(|_| n["status"] == "failed") {
+            line.push_str(&format!(" {e}"));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    let kids = children["runs"].as_array().cloned().unwrap_or_default();
+    if !kids.is_empty() {
+        out.push_str(&format!("child runs ({}):\n", kids.len()));
+        for k in &kids {
+            out.push_str(&format!(
+                "  {} {} {}\n",
+                s(&k["id"]),
+                s(&k["workflow"]),
+                s(&k["status"])
+            ));
+        }
+    }
+    if !run["output"].is_null() {
+        out.push_str(&format!("output: {}\n", run["output"]));
+    }
+    out
 }
 
 /// A map node's instance counts, as ` [3/10 succeeded, 2 running]`.

@@ -100,6 +100,18 @@ async fn a_failed_child_fails_its_node_and_the_run() {
     assert_eq!(node_of(&run, "alert")["status"], "succeeded");
     assert_eq!(node_of(&run, "alert")["output"], json!({"why": error}));
     assert_eq!(env.run(&child_id).await["status"], "failed");
+
+    // `gantry runs show` prints the skip reasons and the child runs.
+    let (code, out, err) = env.cli(&["runs", "show", &id], RUN_TIMEOUT).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines().any(|l| l.contains("next")
+            && l.contains("skipped")
+            && l.contains("(upstream_failed)")),
+        "{out}"
+    );
+    assert!(out.contains("child runs (1):"), "{out}");
+    assert!(out.contains(&format!("{child_id} breaks failed")), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
