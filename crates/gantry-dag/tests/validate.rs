@@ -347,3 +347,52 @@ fn runtime_fields_are_required() {
         ("builtin", "bad_value")
     );
 }
+
+#[test]
+fn a_node_has_exactly_one_kind_and_its_fields() {
+    let got = codes(json!({"name": "wf", "nodes": [
+        {"id": "none"},
+        {"id": "both", "agent": "a1", "workflow": "child"},
+        {"id": "bad-name", "workflow": "Child!"},
+        {"id": "zero", "workflow": "child", "version": 0},
+        {"id": "stray", "agent": "a1", "version": 2},
+        {"id": "waits", "wait": {"event": "ci.finished"}, "for_each": "{{run.input.x}}"}
+    ]}));
+    for want in [
+        pair("nodes[0]", "missing_field"),
+        pair("nodes[1]", "bad_value"),
+        pair("nodes[2].workflow", "bad_name"),
+        pair("nodes[3].version", "bad_value"),
+        pair("nodes[4].version", "bad_value"),
+        pair("nodes[5].wait", "unsupported"),
+        pair("nodes[5].for_each", "bad_for_each"),
+    ] {
+        assert!(got.contains(&want), "{want:?} missing from {got:?}");
+    }
+}
+
+#[test]
+fn a_workflow_node_needs_no_agent_and_its_plan_no_queue() {
+    let dag = check(json!({"name": "wf", "nodes": [
+        {"id": "a", "agent": "a1"},
+        {"id": "kid", "workflow": "child", "version": 3, "depends_on": ["a"],
+         "input": {"x": "{{a.output.y}}"}}
+    ]}))
+    .unwrap();
+    let kid = dag.idx("kid").unwrap();
+    assert_eq!(
+        dag.node(kid).kind(),
+        gantry_dag::NodeKind::Workflow {
+            name: "child",
+            version: Some(3)
+        }
+    );
+    let a1: AgentDef = serde_json::from_value(
+        json!({"name": "a1", "runtime": "builtin", "builtin": "noop", "queue": "q"}),
+    )
+    .unwrap();
+    let plan = gantry_dag::Plan::resolve(&dag, &|n| (n == "a1").then(|| a1.clone())).unwrap();
+    assert_eq!(plan.node(kid).queue, "");
+    assert_eq!(plan.node(kid).retry.max_attempts, 1);
+    assert_eq!(plan.node(dag.idx("a").unwrap()).queue, "q");
+}
