@@ -202,6 +202,9 @@ async fn a_for_each_over_a_workflow_starts_one_child_per_item() {
         json!({"each": node_of(&run, "each")["output"]})
     );
     assert_eq!(children(&env, &id).await.len(), 5);
+    let each = env.node(&id, "each").await;
+    assert_eq!(each["instances"]["succeeded"], 5, "{each:#}");
+    assert_eq!(each["child_runs"].as_array().map(Vec::len), Some(5));
     let (status, page) = env
         .get(&format!("/v1/runs/{id}/nodes/each/instances"))
         .await;

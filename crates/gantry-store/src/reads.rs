@@ -240,8 +240,17 @@ impl Store {
             })?,
             None => Vec::new(),
         };
+        let is_map = row.node.items.is_some();
+        let mut node = row.node.into_summary()?;
+        if is_map {
+            // A map node's counts, as the run detail shows them.
+            let mut counts = self.instance_counts(run).await?;
+            if let Some(c) = counts.remove(&idx) {
+                node.instances = Some(c);
+            }
+        }
         Ok(Some(NodeDetail {
-            node: row.node.into_summary()?,
+            node,
             run_id: run,
             depends_on,
             attempts_detail: attempts
