@@ -5,8 +5,8 @@
 
 use crate::cli::{BenchArgs, WorkerOpts};
 use anyhow::{bail, Context};
-use gantry_coordinator::{Engine, Started};
 use gantry_dag::{AgentDef, NodeDef, RunStatus, Runtime, WorkflowDef};
+use gantry_engine::{Engine, Started};
 use gantry_store::{RunFilter, WorkflowRecord};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

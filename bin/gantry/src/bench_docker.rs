@@ -4,8 +4,8 @@
 //! `docker run --rm -i` of the same image and input in the same run.
 
 use anyhow::{bail, Context};
-use gantry_coordinator::{Engine, Started};
 use gantry_dag::{AgentDef, NodeDef, RunStatus, WorkflowDef};
+use gantry_engine::{Engine, Started};
 use gantry_executor::{DockerConfig, DockerRuntime, ExecLimits, Executor};
 use gantry_store::{RunFilter, WorkflowRecord};
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 //! over the run's stored creation-to-finish time.
 
 use crate::bench::{node, r3, register, run_with};
-use gantry_coordinator::Engine;
+use gantry_engine::Engine;
 use serde_json::{json, Value};
 
 pub(crate) async fn run(engine: &Engine, n: usize, concurrency: usize) -> anyhow::Result<Value> {

@@ -7,8 +7,8 @@
 
 use crate::cli::Conn;
 use anyhow::Context;
-use gantry_coordinator::Engine;
 use gantry_dag::{AgentDef, NodeDef, WorkflowDef};
+use gantry_engine::Engine;
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

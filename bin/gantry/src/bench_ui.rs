@@ -7,8 +7,8 @@
 
 use crate::cli::BenchArgs;
 use anyhow::{bail, ensure, Context};
-use gantry_coordinator::{Engine, Started};
 use gantry_dag::{AgentDef, NodeDef, WorkflowDef};
+use gantry_engine::{Engine, Started};
 use gantry_queue::{BreakerInfo, Job, Queue, WorkerInfo};
 use gantry_store::Store;
 use serde_json::{json, Value};

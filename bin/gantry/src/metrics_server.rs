@@ -11,7 +11,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Json;
-use gantry_coordinator::Engine;
+use gantry_engine::Engine;
 use serde_json::json;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

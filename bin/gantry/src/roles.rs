@@ -3,7 +3,7 @@
 
 use crate::cli::{ApiArgs, Conn, CoordinatorArgs, DevArgs, TelemetryArgs, WorkerArgs, WorkerOpts};
 use anyhow::Context;
-use gantry_coordinator::Engine;
+use gantry_engine::Engine;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

@@ -182,9 +182,9 @@ impl From<gantry_queue::Error> for Error {
     }
 }
 
-impl From<gantry_coordinator::Error> for Error {
-    fn from(e: gantry_coordinator::Error) -> Self {
-        use gantry_coordinator::Error as C;
+impl From<gantry_engine::Error> for Error {
+    fn from(e: gantry_engine::Error) -> Self {
+        use gantry_engine::Error as C;
         match e {
             C::Store(e) => e.into(),
             C::Queue(e) => e.into(),

@@ -25,7 +25,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use gantry_coordinator::Engine;
+use gantry_engine::Engine;
 use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;

@@ -6,7 +6,8 @@
 //! short) are cancelled. Pending results are drained by the caller right
 //! after.
 
-use crate::{Config, Engine, Result};
+use crate::Config;
+use gantry_engine::{Engine, Result};
 
 /// One reconciliation pass.
 pub(crate) async fn once(engine: &Engine, config: &Config) -> Result<()> {
@@ -17,7 +18,9 @@ pub(crate) async fn once(engine: &Engine, config: &Config) -> Result<()> {
     for child in engine.store.orphaned_children(100).await? {
         tracing::info!(%child, "cancelling a child run whose parent was cancelled");
         match engine.cancel(child).await {
-            Ok(_) | Err(crate::Error::Conflict(_)) | Err(crate::Error::RunNotFound(_)) => {}
+            Ok(_)
+            | Err(gantry_engine::Error::Conflict(_))
+            | Err(gantry_engine::Error::RunNotFound(_)) => {}
             Err(e) => return Err(e),
         }
     }

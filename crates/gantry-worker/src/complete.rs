@@ -6,7 +6,7 @@
 use crate::held::Held;
 use crate::record::{record, Fate, GIVEN_UP};
 use crate::Config;
-use gantry_coordinator::Engine;
+use gantry_engine::Engine;
 use gantry_queue::{Delivery, Job};
 use gantry_store::AttemptResult;
 use std::sync::Arc;

@@ -8,7 +8,7 @@ pub enum Error {
     #[error(transparent)]
     Queue(#[from] gantry_queue::Error),
     #[error(transparent)]
-    Engine(#[from] gantry_coordinator::Error),
+    Engine(#[from] gantry_engine::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -6,7 +6,7 @@
 use crate::guard::Guards;
 use crate::held::Held;
 use crate::Config;
-use gantry_coordinator::Engine;
+use gantry_engine::Engine;
 use gantry_queue::{unix_ms, WorkerInfo};
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,8 +3,8 @@
 
 use crate::Config;
 use futures::StreamExt;
-use gantry_coordinator::Engine;
 use gantry_dag::NodeIdx;
+use gantry_engine::Engine;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

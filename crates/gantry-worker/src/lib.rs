@@ -16,7 +16,7 @@ mod run_one;
 pub use breaker::{Breaker, BreakerConfig, Decision, Outcome as Health, State as BreakerState};
 pub use error::{Error, Result};
 
-use gantry_coordinator::Engine;
+use gantry_engine::Engine;
 use gantry_executor::Executor;
 use held::Held;
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use crate::complete::{Done, Finished};
 use crate::guard::{Admission, Guards};
 use crate::held::Held;
 use crate::{run_one, Config, Result};
-use gantry_coordinator::Engine;
+use gantry_engine::Engine;
 use gantry_executor::Executor;
 use gantry_queue::{Consumer, Delivery, Job};
 use gantry_store::Dispatch;

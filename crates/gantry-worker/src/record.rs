@@ -6,8 +6,8 @@
 //! loop.
 
 use crate::Config;
-use gantry_coordinator::{Engine, Error};
 use gantry_dag::Outcome;
+use gantry_engine::{Engine, Error};
 use gantry_store::AttemptResult;
 use std::time::{Duration, Instant};
 

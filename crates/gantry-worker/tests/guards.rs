@@ -1,8 +1,8 @@
 //! The worker's circuit breaker and rate limit, end to end on real Postgres
 //! and Redis: jobs held back are not claimed, so they spend no attempt.
 
-use gantry_coordinator::{Engine, Started};
 use gantry_dag::{AgentDef, WorkflowDef};
+use gantry_engine::{Engine, Started};
 use gantry_executor::Executor;
 use gantry_store::Store;
 use gantry_worker::{BreakerConfig, Config};

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
 use gantry_api::{app, ApiConfig, AppState};
-use gantry_coordinator::Engine;
+use gantry_engine::Engine;
 use gantry_queue::Queue;
 use gantry_store::Store;
 use serde_json::{json, Value};

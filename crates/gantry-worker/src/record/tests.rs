@@ -5,8 +5,8 @@
 
 use super::*;
 use crate::BreakerConfig;
-use gantry_coordinator::Started;
 use gantry_dag::{AgentDef, WorkflowDef};
+use gantry_engine::Started;
 use gantry_store::Store;
 use serde_json::json;
 use sqlx::PgPool;

@@ -226,7 +226,7 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         let heads = tx.try_lock_runs(&runs).await?;
         let accepted = tx.record_results(results).await?;
-        let applied = crate::service::advance_heads(self, &mut tx, &heads).await?;
+        let applied = crate::apply::advance_heads(self, &mut tx, &heads).await?;
         if heads.len() < runs.len() && accepted.iter().any(|a| *a) {
             tx.notify_advance().await?;
         }

@@ -113,7 +113,7 @@ impl Engine {
         // Slots that failed, and children that ended at once (every node
         // skipped, an empty map), are results of this run: apply them now.
         let applied =
-            crate::service::advance_heads(self, &mut tx, std::slice::from_ref(&head)).await?;
+            crate::apply::advance_heads(self, &mut tx, std::slice::from_ref(&head)).await?;
         tx.commit().await?;
         out.deliver(self).await;
         applied.deliver(self).await;

@@ -8,9 +8,10 @@ use crate::Engine;
 use gantry_store::Dispatch;
 use uuid::Uuid;
 
-/// What applying events produced, to act on after commit.
+/// What applying events produced, to act on after commit (the caller
+/// commits, then calls [`Applied::deliver`]).
 #[derive(Default)]
-pub(crate) struct Applied {
+pub struct Applied {
     pub(crate) dispatches: Vec<Dispatch>,
     /// Runs with attempts to stop (cancelled): workers are told, and their
     /// running child runs are cancelled in turn.
@@ -21,7 +22,8 @@ pub(crate) struct Applied {
 }
 
 impl Applied {
-    pub(crate) async fn deliver(self, engine: &Engine) {
+    /// Carry it out; call only after the transaction committed.
+    pub async fn deliver(self, engine: &Engine) {
         self.observed.emit();
         engine.bury(&self.dead).await;
         engine.deliver(self.dispatches).await;

@@ -1,0 +1,83 @@
+//! Applying recorded results to runs locked in a transaction: the step the
+//! coordinator loop repeats, that a worker does inline for its own results,
+//! and that a child-run start does for slots it could not start.
+
+use crate::after::Applied;
+use crate::{Engine, Result};
+use gantry_dag::{advance, Event, NodeIdx};
+use std::collections::BTreeSet;
+
+/// Apply the pending results of runs locked in `tx`.
+pub async fn advance_heads(
+    engine: &Engine,
+    tx: &mut gantry_store::RunTx<'_>,
+    heads: &[gantry_store::RunHead],
+) -> Result<Applied> {
+    let mut out = Applied::default();
+    for head in heads {
+        let dag = engine.cache.dag(&engine.store, head.workflow_id).await?;
+        let plan = engine.cache.plan(&engine.store, &head.plan_hash).await?;
+        let results = tx.pending_results(head.id).await?;
+        if results.is_empty() {
+            continue;
+        }
+        let events: Vec<Event> = results
+            .iter()
+            .map(|r| Event::Finished {
+                node: r.node,
+                attempt: r.attempt,
+                outcome: r.outcome,
+            })
+            .collect();
+        let mut state = crate::load::state_for(tx, &dag, head, &events).await?;
+        let mut changed = BTreeSet::new();
+        let mut actions = Vec::new();
+        let mut failures = Vec::new();
+        let mut expansions = Vec::new();
+        for event in events {
+            let t = advance(&dag, &plan, &mut state, event, rand::random());
+            changed.extend(t.changed);
+            actions.extend(t.actions);
+            failures.extend(t.failures);
+            expansions.extend(t.expansions);
+        }
+        if actions
+            .iter()
+            .any(|a| matches!(a, gantry_dag::Action::Stop { .. }))
+        {
+            out.stops.push(head.id);
+        }
+        out.observed.note(head, &dag, &plan, &actions);
+        let changed: Vec<NodeIdx> = changed.into_iter().collect();
+        let processed: Vec<NodeIdx> = results.iter().map(|r| r.node).collect();
+        out.dispatches.extend(
+            tx.save(
+                head,
+                &dag,
+                &plan,
+                &state,
+                &changed,
+                &actions,
+                &failures,
+                &expansions,
+                &processed,
+            )
+            .await?,
+        );
+        let failed: Vec<NodeIdx> = changed
+            .iter()
+            .copied()
+            .filter(|i| {
+                state
+                    .nodes
+                    .get(i)
+                    .is_some_and(|n| n.status == gantry_dag::NodeStatus::Failed)
+            })
+            .collect();
+        for (node, tries) in tx.died_of_lease_expiry(head.id, &failed).await? {
+            let dispatch = gantry_store::Dispatch::of(head, &plan, node, None, None);
+            out.dead.push((dispatch, tries));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,22 @@
+//! The engine every role shares: [`Engine`] starts, cancels, retries and
+//! approves runs, applies recorded results to them through the pure state
+//! machine, starts child runs, and carries out what a committed transition
+//! leaves to do (`after.rs`). The api, the workers and the coordinator loop
+//! depend on this crate, not on each other.
+
+mod after;
+mod apply;
+mod cache;
+mod children;
+mod engine;
+mod error;
+mod health;
+mod load;
+mod observe;
+
+pub use after::Applied;
+pub use apply::advance_heads;
+pub use cache::Cache;
+pub use engine::{Engine, Started};
+pub use error::{Error, Result};
+pub use health::WriteHealth;
