@@ -5,6 +5,7 @@
 use crate::after::Applied;
 use crate::{Engine, Result};
 use gantry_dag::{advance, Event, NodeIdx};
+use gantry_store::PendingResult;
 use std::collections::BTreeSet;
 
 /// Apply the pending results of runs locked in `tx`.
@@ -13,11 +14,28 @@ pub async fn advance_heads(
     tx: &mut gantry_store::RunTx<'_>,
     heads: &[gantry_store::RunHead],
 ) -> Result<Applied> {
+    advance_heads_with(engine, tx, heads, &[]).await
+}
+
+/// [`advance_heads`] with, besides the flagged results, `mine`: results
+/// this transaction recorded unflagged for runs it holds (after the
+/// flagged ones, which were recorded earlier).
+pub(crate) async fn advance_heads_with(
+    engine: &Engine,
+    tx: &mut gantry_store::RunTx<'_>,
+    heads: &[gantry_store::RunHead],
+    mine: &[(uuid::Uuid, PendingResult)],
+) -> Result<Applied> {
     let mut out = Applied::default();
     for head in heads {
         let dag = engine.cache.dag(&engine.store, head.workflow_id).await?;
         let plan = engine.cache.plan(&engine.store, &head.plan_hash).await?;
-        let results = tx.pending_results(head.id).await?;
+        let mut results = tx.pending_results(head.id).await?;
+        results.extend(
+            mine.iter()
+                .filter(|(run, _)| *run == head.id)
+                .map(|(_, r)| *r),
+        );
         if results.is_empty() {
             continue;
         }

@@ -225,8 +225,15 @@ impl Engine {
         runs.dedup();
         let mut tx = self.store.begin().await?;
         let heads = tx.try_lock_runs(&runs).await?;
-        let accepted = tx.record_results(results).await?;
-        let applied = crate::apply::advance_heads(self, &mut tx, &heads).await?;
+        let held: Vec<Uuid> = heads.iter().map(|h| h.id).collect();
+        let accepted = tx.record_results_held(results, &held).await?;
+        let mine: Vec<(Uuid, gantry_store::PendingResult)> = results
+            .iter()
+            .zip(&accepted)
+            .filter(|(r, ok)| **ok && held.contains(&r.run_id))
+            .map(|(r, _)| (r.run_id, gantry_store::PendingResult::of(r)))
+            .collect();
+        let applied = crate::apply::advance_heads_with(self, &mut tx, &heads, &mine).await?;
         if heads.len() < runs.len() && accepted.iter().any(|a| *a) {
             tx.notify_advance().await?;
         }

@@ -253,6 +253,17 @@ pub struct PendingResult {
     pub outcome: gantry_dag::Outcome,
 }
 
+impl PendingResult {
+    /// The result `r` as the state machine sees it.
+    pub fn of(r: &AttemptResult) -> Self {
+        Self {
+            node: r.node,
+            attempt: r.attempt,
+            outcome: r.outcome,
+        }
+    }
+}
+
 /// Start and finish times of one attempt, for benchmarks.
 #[derive(Debug, Clone)]
 pub struct AttemptTimes {

@@ -170,7 +170,21 @@ impl<'c> RunTx<'c> {
     /// [`crate::Store::record_results`] inside this transaction, without the
     /// notification (see [`RunTx::notify_advance`]).
     pub async fn record_results(&mut self, results: &[AttemptResult]) -> Result<Vec<bool>> {
-        crate::work::record_in(&mut self.tx, results).await
+        crate::work::record_in(&mut self.tx, results, &[]).await
+    }
+
+    /// [`RunTx::record_results`] in a transaction that holds the locks of
+    /// the runs in `held` and applies their results itself: those nodes
+    /// are not flagged `pending_advance` (a row version less per node: the
+    /// save that applies the result is the node's next write), so the
+    /// caller hands them to the state machine (see
+    /// [`crate::PendingResult::of`]).
+    pub async fn record_results_held(
+        &mut self,
+        results: &[AttemptResult],
+        held: &[Uuid],
+    ) -> Result<Vec<bool>> {
+        crate::work::record_in(&mut self.tx, results, held).await
     }
 
     /// Wake the coordinators: results wait in runs this transaction did not

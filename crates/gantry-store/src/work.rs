@@ -228,7 +228,7 @@ impl Store {
         // The attempt number is the fencing token; `worker` is only for logs.
         tracing::trace!(worker, results = results.len(), "recording attempt results");
         let mut tx = self.pool.begin().await?;
-        let accepted = record_in(&mut tx, results).await?;
+        let accepted = record_in(&mut tx, results, &[]).await?;
         if accepted.iter().any(|a| *a) {
             sqlx::query("SELECT pg_notify($1, '')")
                 .bind(ADVANCE_CHANNEL)
@@ -337,10 +337,12 @@ impl Store {
 }
 
 /// Record results inside `conn`'s transaction (see [`Store::record_results`]);
-/// the caller notifies and commits.
+/// the caller notifies and commits. Results of the runs in `held` (locked
+/// by this transaction, which applies them itself) are not flagged.
 pub(crate) async fn record_in(
     conn: &mut sqlx::PgConnection,
     results: &[AttemptResult],
+    held: &[Uuid],
 ) -> Result<Vec<bool>> {
     // A result repeated inside the batch counts once: the first wins.
     let mut seen = HashSet::new();
@@ -409,6 +411,7 @@ pub(crate) async fn record_in(
          ), flagged AS (
              UPDATE nodes n SET pending_advance = true
              FROM done d WHERE n.run_id = d.run_id AND n.idx = d.idx
+               AND d.run_id <> ALL($10::uuid[])
          )
          SELECT i.ord FROM input i
          JOIN done d ON d.run_id = i.run_id AND d.idx = i.idx AND d.attempt = i.attempt",
@@ -422,6 +425,7 @@ pub(crate) async fn record_in(
     .bind(&errors)
     .bind(&codes)
     .bind(&logs)
+    .bind(held)
     .fetch_all(&mut *conn)
     .await?;
 
