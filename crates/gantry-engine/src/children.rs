@@ -16,6 +16,7 @@ use gantry_dag::{
 };
 use gantry_store::{AttemptResult, ChildSlot, Dispatch, NewRun, ParentRef, RunHead, RunTx};
 use serde_json::Value;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -27,6 +28,15 @@ struct ParentScope<'a> {
     input: Value,
     depth: u32,
     views: HashMap<(Uuid, String), NodeView>,
+    /// Each child workflow the slots name, read before the parent's lock.
+    children: HashMap<(String, Option<u32>), Result<ChildPlan, String>>,
+}
+
+/// A child workflow ready to start: its version, validated DAG and plan.
+struct ChildPlan {
+    workflow: gantry_store::WorkflowRecord,
+    dag: Arc<ValidatedDag>,
+    plan: Arc<gantry_dag::Plan>,
 }
 
 impl Engine {
@@ -36,9 +46,9 @@ impl Engine {
     pub(crate) async fn start_children_among(&self, dispatches: Vec<Dispatch>) -> Vec<Dispatch> {
         let mut dags: HashMap<i64, Option<Arc<ValidatedDag>>> = HashMap::new();
         let mut jobs = Vec::with_capacity(dispatches.len());
-        let mut children: BTreeMap<Uuid, Vec<NodeIdx>> = BTreeMap::new();
+        let mut children: BTreeMap<(Uuid, i64, String), Vec<NodeIdx>> = BTreeMap::new();
         for d in dispatches {
-            if let std::collections::hash_map::Entry::Vacant(e) = dags.entry(d.workflow_id) {
+            if let Entry::Vacant(e) = dags.entry(d.workflow_id) {
                 e.insert(self.cache.dag(&self.store, d.workflow_id).await.ok());
             }
             let is_child = dags
@@ -46,14 +56,18 @@ impl Engine {
                 .and_then(Option::as_ref)
                 .is_some_and(|dag| dag.node(d.node).workflow.is_some());
             if is_child {
-                children.entry(d.run_id).or_default().push(d.node);
+                children
+                    .entry((d.run_id, d.workflow_id, d.plan_hash))
+                    .or_default()
+                    .push(d.node);
             } else {
                 jobs.push(d);
             }
         }
-        for (run, slots) in children {
+        for ((run, workflow_id, plan_hash), slots) in children {
             // Boxed: a child's own workflow nodes come back here.
-            if let Err(e) = Box::pin(self.start_children(run, &slots)).await {
+            let start = self.start_children(run, (workflow_id, &plan_hash), &slots);
+            if let Err(e) = Box::pin(start).await {
                 tracing::warn!(%run, error = %e, "cannot start child runs; the reconciler will retry");
             }
         }
@@ -62,7 +76,27 @@ impl Engine {
 
     /// One transaction for `slots` of `run`: claim them, start (or resume)
     /// their children, and apply whatever finished at once.
-    async fn start_children(&self, run: Uuid, slots: &[NodeIdx]) -> Result<()> {
+    async fn start_children(
+        &self,
+        run: Uuid,
+        (workflow_id, plan_hash): (i64, &str),
+        slots: &[NodeIdx],
+    ) -> Result<()> {
+        // Everything read from the pool is read before the parent's lock is
+        // taken: a transaction that waited for a pooled connection while
+        // holding the lock stalled the workers whose claims of the same run
+        // held the other connections (a stall the chaos suite found).
+        let dag = self.cache.dag(&self.store, workflow_id).await?;
+        // Cached for advance_heads below.
+        self.cache.plan(&self.store, plan_hash).await?;
+        let mut plans = HashMap::new();
+        for &slot in slots {
+            if let NodeKind::Workflow { name, version } = dag.node(slot).kind() {
+                if let Entry::Vacant(e) = plans.entry((name.to_owned(), version)) {
+                    e.insert(self.child_plan(name, version).await?);
+                }
+            }
+        }
         let mut tx = self.store.begin().await?;
         let Some(head) = tx.lock_run(run).await? else {
             return Ok(());
@@ -74,7 +108,6 @@ impl Engine {
         if claimed.is_empty() {
             return Ok(());
         }
-        let dag = self.cache.dag(&self.store, head.workflow_id).await?;
         let (input, depth) = tx.input_and_depth(run).await?;
         let mut wanted: Vec<(Uuid, String)> = claimed
             .iter()
@@ -90,6 +123,7 @@ impl Engine {
             input,
             depth,
             views,
+            children: plans,
         };
         let mut out = Applied::default();
         let mut failed = Vec::new();
@@ -144,32 +178,22 @@ impl Engine {
             Ok(v) => v,
             Err(why) => return Ok(Err(why)),
         };
-        let pinned = version.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
-        let Some(workflow) = self.store.get_workflow(name, pinned).await? else {
-            let which = version.map_or("any version".to_owned(), |v| format!("version {v}"));
-            return Ok(Err(format!("child workflow {name:?} has no {which}")));
+        let child = match p.children.get(&(name.to_owned(), version)) {
+            Some(Ok(child)) => child,
+            Some(Err(why)) => return Ok(Err(why.clone())),
+            None => return Ok(Err(format!("child workflow {name:?} was not prepared"))),
         };
-        let child_dag = self.cache.dag(&self.store, workflow.id).await?;
-        let problems = child_dag.input_problems(&input);
+        let problems = child.dag.input_problems(&input);
         if !problems.is_empty() {
             return Ok(Err(format!(
                 "the input of child workflow {name:?} violates its input_schema: {}",
                 messages(&problems)
             )));
         }
-        let plan = match self.resolve_plan(&child_dag).await? {
-            Ok(plan) => plan,
-            Err(problems) => {
-                return Ok(Err(format!(
-                    "child workflow {name:?} cannot start: {}",
-                    messages(&problems)
-                )))
-            }
-        };
         let new = NewRun {
-            workflow: &workflow,
-            dag: &child_dag,
-            plan: &plan,
+            workflow: &child.workflow,
+            dag: &child.dag,
+            plan: &child.plan,
             input: &input,
             idempotency: None,
             traceparent: None,
@@ -180,10 +204,40 @@ impl Engine {
             depth: p.depth + 1,
         };
         let (_, dispatches) = tx.create_child(&new, parent).await?;
-        self.cache
-            .insert_plan(gantry_store::Store::plan_key(&plan), Arc::new(plan));
         out.dispatches.extend(dispatches);
         Ok(Ok(()))
+    }
+
+    /// The version of child workflow `name` a slot starts now (`version`,
+    /// else the latest), with its DAG and plan; `Err(why)` fails the slot.
+    async fn child_plan(
+        &self,
+        name: &str,
+        version: Option<u32>,
+    ) -> Result<Result<ChildPlan, String>> {
+        let pinned = version.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+        let Some(workflow) = self.store.get_workflow(name, pinned).await? else {
+            let which = version.map_or("any version".to_owned(), |v| format!("version {v}"));
+            return Ok(Err(format!("child workflow {name:?} has no {which}")));
+        };
+        let dag = self.cache.dag(&self.store, workflow.id).await?;
+        let plan = match self.resolve_plan(&dag).await? {
+            Ok(plan) => Arc::new(plan),
+            Err(problems) => {
+                return Ok(Err(format!(
+                    "child workflow {name:?} cannot start: {}",
+                    messages(&problems)
+                )))
+            }
+        };
+        // The child's workers and coordinator read the plan next.
+        self.cache
+            .insert_plan(gantry_store::Store::plan_key(&plan), plan.clone());
+        Ok(Ok(ChildPlan {
+            workflow,
+            dag,
+            plan,
+        }))
     }
 
     /// A slot started again (its parent retried, or a delivery repeated)
