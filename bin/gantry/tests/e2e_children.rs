@@ -300,18 +300,13 @@ async fn registration_refuses_unknown_children_and_waits_with_for_each() {
         )
         .await;
     assert_eq!(status, 422, "{body}");
-    let fields: Vec<(&str, &str)> = body["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| (d["field"].as_str().unwrap(), d["code"].as_str().unwrap()))
-        .collect();
-    for want in [
-        ("nodes[0].workflow", "unknown_workflow"),
-        ("nodes[1].version", "unknown_workflow"),
-        ("nodes[2]", "bad_value"),
-        ("nodes[3].for_each", "bad_for_each"),
-    ] {
-        assert!(fields.contains(&want), "{want:?} missing from {fields:?}");
-    }
+    common::assert_problems(
+        &body,
+        &[
+            ("nodes[0].workflow", "unknown_workflow"),
+            ("nodes[1].version", "unknown_workflow"),
+            ("nodes[2]", "bad_value"),
+            ("nodes[3].for_each", "bad_for_each"),
+        ],
+    );
 }

@@ -215,20 +215,15 @@ async fn bad_for_each_definitions_are_422s_naming_each_field() {
         ]}))
         .await;
     assert_eq!(status, 422, "{body}");
-    let fields: Vec<(&str, &str)> = body["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p["field"].as_str().unwrap(), p["code"].as_str().unwrap()))
-        .collect();
-    for want in [
-        ("nodes[1].for_each", "bad_for_each"),
-        ("nodes[2].max_items", "bad_value"),
-        ("nodes[2].for_each", "template_not_ancestor"),
-        ("nodes[3].max_parallel", "bad_value"),
-        ("nodes[3].input.x", "bad_template"),
-        ("nodes[4].max_parallel", "bad_value"),
-    ] {
-        assert!(fields.contains(&want), "{want:?} missing from {fields:?}");
-    }
+    common::assert_problems(
+        &body,
+        &[
+            ("nodes[1].for_each", "bad_for_each"),
+            ("nodes[2].max_items", "bad_value"),
+            ("nodes[2].for_each", "template_not_ancestor"),
+            ("nodes[3].max_parallel", "bad_value"),
+            ("nodes[3].input.x", "bad_template"),
+            ("nodes[4].max_parallel", "bad_value"),
+        ],
+    );
 }

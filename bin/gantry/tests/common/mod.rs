@@ -453,3 +453,20 @@ pub(crate) fn base64(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
+
+/// Asserts that a 422 body lists a problem for each `(field, code)` of
+/// `want` (among possibly more).
+pub(crate) fn assert_problems(body: &Value, want: &[(&str, &str)]) {
+    let got: Vec<(&str, &str)> = body["error"]["details"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no problem list in {body}"))
+        .iter()
+        .map(|p| {
+            let field = p["field"].as_str().unwrap_or_default();
+            (field, p["code"].as_str().unwrap_or_default())
+        })
+        .collect();
+    for w in want {
+        assert!(got.contains(w), "{w:?} missing from {got:?}");
+    }
+}
