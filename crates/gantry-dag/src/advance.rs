@@ -209,6 +209,19 @@ pub struct Transition {
     pub expansions: Vec<Expansion>,
 }
 
+impl Transition {
+    /// Add what applying a later event produced (several events applied to
+    /// one state in a row are saved as one transition).
+    pub fn absorb(&mut self, later: Transition) {
+        self.changed.extend(later.changed);
+        self.changed.sort_unstable();
+        self.changed.dedup();
+        self.actions.extend(later.actions);
+        self.failures.extend(later.failures);
+        self.expansions.extend(later.expansions);
+    }
+}
+
 impl RunState {
     /// A new run as the store first writes it: every node pending. Applying
     /// [`Event::Begin`] then decides the roots.

@@ -4,9 +4,8 @@
 
 use crate::after::Applied;
 use crate::{Engine, Result};
-use gantry_dag::{advance, Event, NodeIdx};
+use gantry_dag::{advance, Action, Event, NodeIdx, Transition};
 use gantry_store::PendingResult;
-use std::collections::BTreeSet;
 
 /// Apply the pending results of runs locked in `tx`.
 pub async fn advance_heads(
@@ -48,41 +47,19 @@ pub(crate) async fn advance_heads_with(
             })
             .collect();
         let mut state = crate::load::state_for(tx, &dag, head, &events).await?;
-        let mut changed = BTreeSet::new();
-        let mut actions = Vec::new();
-        let mut failures = Vec::new();
-        let mut expansions = Vec::new();
+        let mut t = Transition::default();
         for event in events {
-            let t = advance(&dag, &plan, &mut state, event, rand::random());
-            changed.extend(t.changed);
-            actions.extend(t.actions);
-            failures.extend(t.failures);
-            expansions.extend(t.expansions);
+            t.absorb(advance(&dag, &plan, &mut state, event, rand::random()));
         }
-        if actions
-            .iter()
-            .any(|a| matches!(a, gantry_dag::Action::Stop { .. }))
-        {
+        if t.actions.iter().any(|a| matches!(a, Action::Stop { .. })) {
             out.stops.push(head.id);
         }
-        out.observed.note(head, &dag, &plan, &actions);
-        let changed: Vec<NodeIdx> = changed.into_iter().collect();
+        out.observed.note(head, &dag, &plan, &t.actions);
         let processed: Vec<NodeIdx> = results.iter().map(|r| r.node).collect();
-        out.dispatches.extend(
-            tx.save(
-                head,
-                &dag,
-                &plan,
-                &state,
-                &changed,
-                &actions,
-                &failures,
-                &expansions,
-                &processed,
-            )
-            .await?,
-        );
-        let failed: Vec<NodeIdx> = changed
+        out.dispatches
+            .extend(tx.save((head, &dag, &plan), &state, &t, &processed).await?);
+        let failed: Vec<NodeIdx> = t
+            .changed
             .iter()
             .copied()
             .filter(|i| {

@@ -192,19 +192,7 @@ impl Engine {
                 )));
             }
         }
-        let dispatches = tx
-            .save(
-                head,
-                &dag,
-                &plan,
-                &state,
-                &t.changed,
-                &t.actions,
-                &t.failures,
-                &t.expansions,
-                &[],
-            )
-            .await?;
+        let dispatches = tx.save((head, &dag, &plan), &state, &t, &[]).await?;
         out.observed.note(head, &dag, &plan, &t.actions);
         out.dispatches.extend(dispatches);
         if t.actions.iter().any(|a| matches!(a, Action::Stop { .. })) {

@@ -163,17 +163,7 @@ impl RunTx<'_> {
         let t = advance(new.dag, new.plan, &mut state, Event::Begin, 0.5);
         // save notifies RUN_CHANNEL.
         let dispatches = self
-            .save(
-                &head,
-                new.dag,
-                new.plan,
-                &state,
-                &t.changed,
-                &t.actions,
-                &t.failures,
-                &t.expansions,
-                &[],
-            )
+            .save((&head, new.dag, new.plan), &state, &t, &[])
             .await?;
         let mut summary = row.into_summary()?;
         summary.status = state.status;

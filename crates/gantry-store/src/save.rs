@@ -6,8 +6,8 @@ use crate::rows::{i32_of, millis};
 use crate::{Dispatch, Result, RunHead, RunTx, RUN_CHANNEL};
 use gantry_dag::limits::{clamp_delay_ms, MAX_DELAY_MS};
 use gantry_dag::{
-    Action, Expansion, NodeFailure, NodeIdx, NodeStatus, NodeView, Plan, RunState, RunStatus,
-    Scope, SkipReason, ValidatedDag,
+    Action, NodeFailure, NodeIdx, NodeStatus, NodeView, Plan, RunState, RunStatus, Scope,
+    SkipReason, Transition, ValidatedDag,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -69,19 +69,19 @@ impl RunTx<'_> {
     /// Returns the dispatches for `Enqueue` and `Schedule` actions (with
     /// `delay_ms` for `Schedule`) to deliver after commit. All writes are
     /// batched (UNNEST), not one statement per node.
-    #[allow(clippy::too_many_arguments)]
     pub async fn save(
         &mut self,
-        head: &RunHead,
-        dag: &ValidatedDag,
-        plan: &Plan,
+        (head, dag, plan): (&RunHead, &ValidatedDag, &Plan),
         state: &RunState,
-        changed: &[NodeIdx],
-        actions: &[Action],
-        failures: &[(NodeIdx, NodeFailure)],
-        expansions: &[Expansion],
+        t: &Transition,
         processed: &[NodeIdx],
     ) -> Result<Vec<Dispatch>> {
+        let Transition {
+            changed,
+            actions,
+            failures,
+            expansions,
+        } = t;
         let delays: HashMap<NodeIdx, u64> = actions
             .iter()
             .filter_map(|a| match *a {

@@ -28,18 +28,13 @@ async fn a_huge_retry_delay_is_clamped_when_saved(pool: PgPool) {
         node: a,
         delay: Duration::MAX,
     }];
+    let t = gantry_dag::Transition {
+        changed: vec![a],
+        actions: actions.to_vec(),
+        ..Default::default()
+    };
     let dispatches = tx
-        .save(
-            &head,
-            &f.dag,
-            &f.plan,
-            &state,
-            &[a],
-            &actions,
-            &[],
-            &[],
-            &[],
-        )
+        .save((&head, &f.dag, &f.plan), &state, &t, &[])
         .await
         .expect("a huge delay saves");
     tx.commit().await.unwrap();

@@ -367,19 +367,9 @@ async fn a_claim_waits_for_a_cancel_in_progress_and_then_claims_nothing(pool: Pg
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!claiming.is_finished(), "the claim waits for the run lock");
     let t = gantry_dag::advance(&fx.dag, &fx.plan, &mut state, Event::Cancel, 0.5);
-    tx.save(
-        &head,
-        &fx.dag,
-        &fx.plan,
-        &state,
-        &t.changed,
-        &t.actions,
-        &t.failures,
-        &t.expansions,
-        &[],
-    )
-    .await
-    .unwrap();
+    tx.save((&head, &fx.dag, &fx.plan), &state, &t, &[])
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let claimed = tokio::time::timeout(Duration::from_secs(5), claiming)
         .await

@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use gantry_dag::{
-    advance, AgentDef, Event, NodeIdx, Outcome, Plan, RunState, ValidatedDag, WorkflowDef,
-    DEFAULT_MAX_NODES,
+    advance, AgentDef, Event, NodeIdx, Outcome, Plan, RunState, Transition, ValidatedDag,
+    WorkflowDef, DEFAULT_MAX_NODES,
 };
 use gantry_store::{
     AttemptResult, Claimed, Created, Dispatch, NewRun, RunSummary, Store, WorkflowRecord,
@@ -112,28 +112,14 @@ impl Fixture {
             }
             let view: Option<Vec<NodeIdx>> = view.map(|v| v.into_iter().collect());
             let mut state = tx.load_state(head, view.as_deref()).await?;
-            let mut changed = BTreeSet::new();
-            let mut actions = Vec::new();
+            let mut t = Transition::default();
             for e in events {
-                let t = advance(&self.dag, &self.plan, &mut state, e, 0.5);
-                changed.extend(t.changed);
-                actions.extend(t.actions);
+                t.absorb(advance(&self.dag, &self.plan, &mut state, e, 0.5));
             }
-            let changed: Vec<NodeIdx> = changed.into_iter().collect();
             let processed: Vec<NodeIdx> = results.iter().map(|r| r.node).collect();
             out.extend(
-                tx.save(
-                    head,
-                    &self.dag,
-                    &self.plan,
-                    &state,
-                    &changed,
-                    &actions,
-                    &[],
-                    &[],
-                    &processed,
-                )
-                .await?,
+                tx.save((head, &self.dag, &self.plan), &state, &t, &processed)
+                    .await?,
             );
         }
         tx.commit().await?;
@@ -148,17 +134,7 @@ impl Fixture {
         let mut state = tx.load_state(&head, view.as_deref()).await.unwrap();
         let t = advance(&self.dag, &self.plan, &mut state, event, 0.5);
         let out = tx
-            .save(
-                &head,
-                &self.dag,
-                &self.plan,
-                &state,
-                &t.changed,
-                &t.actions,
-                &t.failures,
-                &t.expansions,
-                &[],
-            )
+            .save((&head, &self.dag, &self.plan), &state, &t, &[])
             .await
             .unwrap();
         tx.commit().await.unwrap();
