@@ -90,3 +90,39 @@ async fn metrics_after_a_run_name_every_spec_metric_with_bounded_labels() {
     );
     assert!(!text.contains(&id), "a run id leaked into a label");
 }
+
+/// A run that ends in the transaction that starts it (its only node's
+/// `when` is false) and a child run that does the same are counted too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_that_end_as_they_start_are_counted() {
+    let mut env = Env::new().await;
+    let _dev = env.dev(&[]).await;
+    env.builtin_agents().await;
+    env.workflow(json!({"name": "nothing-to-do", "nodes": [
+        {"id": "a", "agent": "echo", "when": "false"},
+    ]}))
+    .await;
+    env.workflow(json!({"name": "calls-nothing", "nodes": [
+        {"id": "kid", "workflow": "nothing-to-do"},
+    ]}))
+    .await;
+    let id = env.start("nothing-to-do", json!({})).await;
+    assert_eq!(env.run(&id).await["status"], "succeeded");
+    let id = env.start("calls-nothing", json!({})).await;
+    assert_eq!(env.wait_run(&id, RUN_TIMEOUT).await["status"], "succeeded");
+    let text = env
+        .http
+        .get(format!("{}/metrics", env.base))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    let line = r#"gantry_workflow_runs_total{workflow="nothing-to-do",status="succeeded"} "#;
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix(line))
+        .unwrap_or_else(|| panic!("no {line}in:\n{text}"));
+    assert_eq!(value, "2", "the top-level run and the child run");
+}

@@ -203,7 +203,9 @@ impl Engine {
             slot: c.slot,
             depth: p.depth + 1,
         };
-        let (_, dispatches) = tx.create_child(&new, parent).await?;
+        let (child, dispatches) = tx.create_child(&new, parent).await?;
+        out.observed
+            .note_ended_at_start(&child.workflow, child.status);
         out.dispatches.extend(dispatches);
         Ok(Ok(()))
     }

@@ -139,7 +139,14 @@ impl Engine {
                 // next; a 5,000-node plan costs tens of ms to read back.
                 self.cache
                     .insert_plan(Store::plan_key(&plan), Arc::new(plan));
-                self.deliver(dispatches).await;
+                let mut after = Applied {
+                    dispatches,
+                    ..Applied::default()
+                };
+                after
+                    .observed
+                    .note_ended_at_start(&workflow.name, run.status);
+                after.deliver(self).await;
                 Started::New(run)
             }
             Created::Existing(run) => Started::Existing(run),
