@@ -21,6 +21,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// `workflow` slots to start, by parent run (id, workflow id, plan hash).
+pub(crate) type Slots = BTreeMap<(Uuid, i64, String), Vec<NodeIdx>>;
+
 /// What a parent's transaction read once for all the slots it starts.
 struct ParentScope<'a> {
     head: &'a RunHead,
@@ -40,13 +43,12 @@ struct ChildPlan {
 }
 
 impl Engine {
-    /// Start the child runs of the `workflow` nodes among `dispatches`;
-    /// returns the others (agent jobs) for Redis. A failure is logged: the
-    /// slot stays queued and the reconciler delivers it again.
-    pub(crate) async fn start_children_among(&self, dispatches: Vec<Dispatch>) -> Vec<Dispatch> {
+    /// Split `dispatches` into agent jobs (for Redis) and the slots of
+    /// `workflow` nodes, by run (for [`Engine::start_children_of`]).
+    pub(crate) async fn split_children(&self, dispatches: Vec<Dispatch>) -> (Vec<Dispatch>, Slots) {
         let mut dags: HashMap<i64, Option<Arc<ValidatedDag>>> = HashMap::new();
         let mut jobs = Vec::with_capacity(dispatches.len());
-        let mut children: BTreeMap<(Uuid, i64, String), Vec<NodeIdx>> = BTreeMap::new();
+        let mut children = Slots::new();
         for d in dispatches {
             if let Entry::Vacant(e) = dags.entry(d.workflow_id) {
                 e.insert(self.cache.dag(&self.store, d.workflow_id).await.ok());
@@ -64,6 +66,13 @@ impl Engine {
                 jobs.push(d);
             }
         }
+        (jobs, children)
+    }
+
+    /// Start the child runs of these slots, a transaction per parent run. A
+    /// failure is logged: the slot stays queued and the reconciler delivers
+    /// it again.
+    pub(crate) async fn start_children_of(&self, children: Slots) {
         for ((run, workflow_id, plan_hash), slots) in children {
             // Boxed: a child's own workflow nodes come back here.
             let start = self.start_children(run, (workflow_id, &plan_hash), &slots);
@@ -71,7 +80,6 @@ impl Engine {
                 tracing::warn!(%run, error = %e, "cannot start child runs; the reconciler will retry");
             }
         }
-        jobs
     }
 
     /// One transaction for `slots` of `run`: claim them, start (or resume)
@@ -98,6 +106,10 @@ impl Engine {
             }
         }
         let mut tx = self.store.begin().await?;
+        // Never wait long for the parent: the slot stays queued and is
+        // delivered again.
+        tx.set_lock_timeout(std::time::Duration::from_secs(5))
+            .await?;
         let Some(head) = tx.lock_run(run).await? else {
             return Ok(());
         };

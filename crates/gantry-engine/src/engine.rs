@@ -342,8 +342,16 @@ impl Engine {
         if dispatches.is_empty() {
             return;
         }
-        // A `workflow` node is delivered by starting its child run.
-        let dispatches = self.start_children_among(dispatches).await;
+        // A `workflow` node is delivered by starting its child run, after
+        // the agent jobs: a child start that fails or waits for a lock
+        // never holds them back.
+        let (jobs, children) = self.split_children(dispatches).await;
+        self.enqueue(jobs).await;
+        self.start_children_of(children).await;
+    }
+
+    /// Hand agent jobs to Redis (see [`Engine::deliver`]).
+    async fn enqueue(&self, dispatches: Vec<Dispatch>) {
         if dispatches.is_empty() {
             return;
         }

@@ -197,6 +197,16 @@ impl<'c> RunTx<'c> {
         Ok(())
     }
 
+    /// Give up (an error) on any lock this transaction waits for longer
+    /// than `limit`, instead of waiting for ever.
+    pub async fn set_lock_timeout(&mut self, limit: std::time::Duration) -> Result<()> {
+        let ms = limit.as_millis().clamp(1, i32::MAX as u128);
+        sqlx::query(&format!("SET LOCAL lock_timeout = {ms}"))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// Lock one run (`FOR UPDATE`, waiting for other holders).
     pub async fn lock_run(&mut self, id: Uuid) -> Result<Option<RunHead>> {
         let row: Option<HeadRow> = sqlx::query_as(&format!(
