@@ -38,14 +38,7 @@ pub(crate) async fn advance_heads_with(
         if results.is_empty() {
             continue;
         }
-        let events: Vec<Event> = results
-            .iter()
-            .map(|r| Event::Finished {
-                node: r.node,
-                attempt: r.attempt,
-                outcome: r.outcome,
-            })
-            .collect();
+        let events: Vec<Event> = results.iter().map(PendingResult::event).collect();
         let mut state = crate::load::state_for(tx, &dag, head, &events).await?;
         let mut t = Transition::default();
         for event in events {

@@ -262,6 +262,15 @@ impl PendingResult {
             outcome: r.outcome,
         }
     }
+
+    /// The event that applies it.
+    pub fn event(&self) -> gantry_dag::Event {
+        gantry_dag::Event::Finished {
+            node: self.node,
+            attempt: self.attempt,
+            outcome: self.outcome,
+        }
+    }
 }
 
 /// Start and finish times of one attempt, for benchmarks.

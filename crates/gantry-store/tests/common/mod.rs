@@ -97,11 +97,7 @@ impl Fixture {
             let results = tx.pending_results(head.id).await?;
             let events: Vec<Event> = results
                 .iter()
-                .map(|r| Event::Finished {
-                    node: r.node,
-                    attempt: r.attempt,
-                    outcome: r.outcome,
-                })
+                .map(gantry_store::PendingResult::event)
                 .collect();
             let mut view = Some(BTreeSet::new());
             for e in &events {
