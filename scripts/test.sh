@@ -11,6 +11,9 @@ cd "$ROOT"
 services_env="$(scripts/services.sh)"
 eval "$services_env"
 export GANTRY_REQUIRE_SERVICES=1 GANTRY_REQUIRE_DOCKER=1
+# Incremental caches for every test binary double the target directory and
+# buy nothing on a one-shot run; a developer can set CARGO_INCREMENTAL=1.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 command -v docker >/dev/null || { echo "test: docker is not installed" >&2; exit 1; }
 docker info >/dev/null 2>&1 || { echo "test: the docker engine is not reachable" >&2; exit 1; }
 bash scripts/build-images.sh >/dev/null
