@@ -1,7 +1,8 @@
 //! The dashboard in a real headless Chromium against a real `gantry dev`
 //! (and, for dead jobs, real api, coordinator and worker processes) on real
 //! Redis and Postgres: logging in, every page, a node turning green live,
-//! approving, replaying a dead job, cancelling, and refusing visitors
+//! approving, replaying a dead job, cancelling, a map's paged instances and
+//! child runs linked both ways, and refusing visitors
 //! without a session and cross-site form posts. Assertions read what the
 //! page shows; the API is read only to check that nothing happened.
 //! Screenshots land in docs/dashboard/.
@@ -410,6 +411,100 @@ async fn the_runs_list_pages_by_cursor() {
     want.sort();
     assert_eq!(all, want, "every run once across the pages");
     assert_eq!(b.count("a#next-page").await, 0, "no page after the last");
+    b.close().await;
+}
+
+/// The item indices of the instance rows the page shows, top to bottom.
+async fn indices(b: &Browser) -> Vec<u32> {
+    let v = b
+        .js("return [...document.querySelectorAll('tr.instance')].map(r => Number(r.dataset.index));")
+        .await;
+    serde_json::from_value(v).expect("instance indices")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_page_by_cursor_and_child_runs_link_both_ways() {
+    let mut env = Env::new().await;
+    let token = token();
+    let _dev = dev_with_token(&mut env, &token, &[]).await;
+    env.workflow(json!({"name": "leaf", "nodes": [{"id": "l", "agent": "echo"}]}))
+        .await;
+    env.workflow(json!({"name": "tree", "nodes": [
+        {"id": "many", "agent": "echo", "for_each": "{{run.input.items}}",
+         "input": {"n": "{{item}}"}},
+        {"id": "kids", "workflow": "leaf", "for_each": "{{run.input.kids}}",
+         "input": {"k": "{{item}}"}}
+    ]}))
+    .await;
+    let items: Vec<u32> = (0..53).collect();
+    let id = env
+        .start("tree", json!({"items": items, "kids": ["a", "b", "c"]}))
+        .await;
+    let run = env.wait_run(&id, WAIT).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let Some(b) = logged_in(&env, &token).await else {
+        return;
+    };
+
+    // The map node's box links to its instances, 50 to a page.
+    b.goto(&format!("/runs/{id}")).await;
+    b.click("div.node-detail[data-node=\"many\"] a.instances-link")
+        .await;
+    b.wait_path(&format!("/runs/{id}/nodes/many/instances"), WAIT)
+        .await;
+    assert_eq!(
+        indices(&b).await,
+        (0..50).collect::<Vec<_>>(),
+        "the first page in item order"
+    );
+    b.click("a#next-page").await;
+    b.wait("the second page", WAIT, || async {
+        let p = b.path().await;
+        if p.contains("cursor=") {
+            Ok(())
+        } else {
+            Err(p)
+        }
+    })
+    .await;
+    assert_eq!(indices(&b).await, vec![50, 51, 52], "the rest");
+    assert_eq!(b.count("a#next-page").await, 0, "no page after the last");
+    b.goto(&format!("/runs/{id}/nodes/many/instances?status=failed"))
+        .await;
+    assert_eq!(b.count("tr.instance").await, 0, "no instance failed");
+    assert_eq!(b.count("#no-instances").await, 1);
+    b.goto(&format!("/runs/{id}/nodes/kids/instances?status=bogus"))
+        .await;
+    assert_eq!(b.page_status().await, 400, "a bad status filter is refused");
+
+    // The workflow node lists its three children; each links back.
+    b.goto(&format!("/runs/{id}")).await;
+    let kids = "div.node-detail[data-node=\"kids\"] a.child-run";
+    assert_eq!(b.count(kids).await, 3, "one child run per item");
+    let detail = b.text("div.node-detail[data-node=\"kids\"]").await;
+    assert!(
+        detail.contains("workflow leaf"),
+        "the node names its workflow:\n{detail}"
+    );
+    assert!(
+        detail.contains("[2]"),
+        "children are labelled by instance:\n{detail}"
+    );
+    b.click(kids).await;
+    b.wait("the child's page", WAIT, || async {
+        match b.try_text("#parent").await {
+            Some(t) => Ok(t),
+            None => Err(b.path().await),
+        }
+    })
+    .await;
+    let parent = b.text("#parent").await;
+    assert!(
+        parent.contains(&id) && parent.contains("kids") && parent.contains("instance 0"),
+        "the child names its parent run, node and instance: {parent}"
+    );
+    b.click("#parent a").await;
+    b.wait_path(&format!("/runs/{id}"), WAIT).await;
     b.close().await;
 }
 

@@ -19,6 +19,17 @@ pub struct ChildSlot {
     pub item: Option<Value>,
 }
 
+/// A child run as its parent's run page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildOf {
+    pub id: Uuid,
+    pub status: RunStatus,
+    /// The parent's `workflow` node (its index in the definition).
+    pub node: NodeIdx,
+    /// The instance, for a `for_each` over a workflow.
+    pub index: Option<u32>,
+}
+
 /// A child run as its parent's slot sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildRun {
@@ -182,6 +193,30 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Up to `limit` child runs of `run` in slot order (a node's, then its
+    /// instances' in item order).
+    pub async fn children_of(&self, run: Uuid, limit: u32) -> Result<Vec<ChildOf>> {
+        let rows: Vec<(Uuid, String, i32)> = sqlx::query_as(
+            "SELECT id, status, parent_idx FROM runs WHERE parent_run_id = $1
+             ORDER BY parent_idx LIMIT $2",
+        )
+        .bind(run)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, status, idx)| {
+                let slot = gantry_dag::Slot::of(u32_of(idx));
+                Ok(ChildOf {
+                    id,
+                    status: run_status(&status)?,
+                    node: slot.node(),
+                    index: slot.item(),
+                })
+            })
+            .collect()
     }
 
     /// Up to `limit` running runs whose parent was cancelled: a cascade a

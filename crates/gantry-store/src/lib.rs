@@ -17,7 +17,7 @@ mod text;
 mod tx;
 mod work;
 
-pub use children::{ChildRun, ChildSlot};
+pub use children::{ChildOf, ChildRun, ChildSlot};
 pub use dash::{scratch_database, Activity, FinishedCounts};
 pub use error::{Error, Result};
 pub use instances::{InstanceCounts, InstanceSummary};

@@ -7,6 +7,7 @@ mod actions;
 mod dag;
 mod definitions;
 mod error;
+mod instances;
 mod layout;
 mod overview;
 mod queues;
@@ -40,6 +41,7 @@ pub(crate) fn routes(ctx: Ctx) -> Router<Ctx> {
         .route("/runs/{id}/events", get(crate::events::run_events))
         .route("/runs/{id}/cancel", post(actions::cancel))
         .route("/runs/{id}/retry", post(actions::retry))
+        .route("/runs/{id}/nodes/{node}/instances", get(instances::list))
         .route("/runs/{id}/nodes/{node}/approve", post(actions::approve))
         .route("/runs/{id}/nodes/{node}/reject", post(actions::reject))
         .route("/workers", get(workers::page_handler))

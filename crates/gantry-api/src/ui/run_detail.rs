@@ -1,6 +1,8 @@
 //! `GET /runs/{id}`: the run, its DAG as SVG (colours follow node status,
 //! live over SSE through `app.js`), and per node its attempts, error, log
-//! tail and output, with cancel, retry, approve and reject buttons.
+//! tail and output, with cancel, retry, approve and reject buttons. A
+//! `for_each` node links to its paged instances, a `workflow` node to its
+//! child runs, and a child run back to its parent.
 
 use super::dag::{self, DrawNode};
 use super::error::{UiError, UiPath, UiResult};
@@ -10,8 +12,9 @@ use crate::Ctx;
 use axum::extract::State;
 use axum::response::Html;
 use axum::Extension;
+use gantry_dag::NodeDef;
 use gantry_dag::NodeStatus;
-use gantry_store::{AttemptRecord, NodeSummary, RunDetail};
+use gantry_store::{AttemptRecord, ChildOf, NodeSummary, RunDetail};
 use maud::{html, Markup};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -22,6 +25,8 @@ const LOG_BYTES: i32 = 4096;
 const OUTPUT_BYTES: usize = 16 * 1024;
 /// Node sections shown in full; larger runs list the rest briefly.
 const MAX_DETAILED: usize = 300;
+/// Child runs listed on a parent's page; the rest are one API call away.
+const MAX_CHILDREN: u32 = 200;
 
 pub(crate) fn run_id(s: &str) -> UiResult<Uuid> {
     Uuid::parse_str(s).map_err(|_| UiError::NotFound("no such run".to_owned()))
@@ -47,16 +52,32 @@ pub(crate) async fn page_handler(
     let def = store
         .get_workflow(&run.run.workflow, Some(run.run.version))
         .await?;
-    let deps: HashMap<&str, &[String]> = def
+    let defs: HashMap<&str, &NodeDef> = def
         .as_ref()
         .map(|d| {
             d.definition
                 .nodes
                 .iter()
-                .map(|n| (n.id.as_str(), n.depends_on.as_slice()))
+                .map(|n| (n.id.as_str(), n))
                 .collect()
         })
         .unwrap_or_default();
+    let deps: HashMap<&str, &[String]> = defs
+        .iter()
+        .map(|(id, n)| (*id, n.depends_on.as_slice()))
+        .collect();
+    let children = if defs.values().any(|n| n.workflow.is_some()) {
+        store.children_of(id, MAX_CHILDREN).await?
+    } else {
+        Vec::new()
+    };
+    // Nodes are listed in definition order, so a child's node index names it.
+    let mut children_by_node: HashMap<&str, Vec<&ChildOf>> = HashMap::new();
+    for c in &children {
+        if let Some(n) = run.nodes.get(c.node as usize) {
+            children_by_node.entry(n.id.as_str()).or_default().push(c);
+        }
+    }
     let mut by_node: HashMap<&str, Vec<&AttemptRecord>> = HashMap::new();
     for (node, a) in &attempts {
         by_node.entry(node.as_str()).or_default().push(a);
@@ -76,12 +97,19 @@ pub(crate) async fn page_handler(
         section #nodes {
             h2 { "Nodes" }
             @for n in run.nodes.iter().take(MAX_DETAILED) {
-                (node_detail(id, n, deps.get(n.id.as_str()).copied().unwrap_or(&[]),
-                    by_node.get(n.id.as_str()).map_or(&[][..], Vec::as_slice), &session))
+                (node_detail(id, n, NodeExtras {
+                    def: defs.get(n.id.as_str()).copied(),
+                    attempts: by_node.get(n.id.as_str()).map_or(&[][..], Vec::as_slice),
+                    children: children_by_node.get(n.id.as_str()).map_or(&[][..], Vec::as_slice),
+                }, &session))
             }
             @if run.nodes.len() > MAX_DETAILED {
                 p.empty { (run.nodes.len() - MAX_DETAILED) " more nodes are not shown; see "
                     code { "GET /v1/runs/" (id) "/nodes/NODE" } "." }
+            }
+            @if children.len() == MAX_CHILDREN as usize {
+                p.empty { "The first " (MAX_CHILDREN) " child runs are listed; see "
+                    code { "GET /v1/runs?parent=" (id) } " for all." }
             }
         }
     };
@@ -106,6 +134,13 @@ fn header(run: &RunDetail, session: &Session) -> Markup {
                 " · workflow " a href={ "/workflows/" (enc(&r.workflow)) "?version=" (r.version) } { (r.workflow) " v" (r.version) }
                 " · created " (layout::time(&r.created_at))
                 " · finished " span #run-finished { (layout::time_opt(r.finished_at.as_ref())) }
+            }
+            @if let Some(p) = &run.parent {
+                p #parent {
+                    "Child run of " a href={ "/runs/" (p.run) "#node-" (p.node) } { span.mono { (p.run) } }
+                    " · node " span.mono { (p.node) }
+                    @if let Some(i) = p.index { " · instance " (i) }
+                }
             }
             p #node-counts {
                 @for (s, c) in &by_status { (status(s.as_str())) " " (c) " " }
@@ -155,6 +190,11 @@ fn graph(run: &RunDetail, deps: &HashMap<&str, &[String]>) -> Markup {
     dag::svg(&nodes)
 }
 
+/// The first block of a run id, enough to tell siblings apart.
+fn short_id(id: Uuid) -> String {
+    id.simple().to_string()[..8].to_owned()
+}
+
 /// `3/10 succeeded` for a map node's counts.
 fn instance_label(counts: &gantry_store::InstanceCounts) -> String {
     let get = |k: &str| counts.get(k).copied().unwrap_or(0);
@@ -171,13 +211,23 @@ fn legend() -> Markup {
     }
 }
 
-fn node_detail(
-    run: Uuid,
-    n: &NodeSummary,
-    deps: &[String],
-    attempts: &[&AttemptRecord],
-    session: &Session,
-) -> Markup {
+/// What a node's section shows besides its summary.
+struct NodeExtras<'a> {
+    /// Its definition (absent only if the workflow version is gone).
+    def: Option<&'a NodeDef>,
+    attempts: &'a [&'a AttemptRecord],
+    /// Its child runs, for a `workflow` node.
+    children: &'a [&'a ChildOf],
+}
+
+fn node_detail(run: Uuid, n: &NodeSummary, extras: NodeExtras<'_>, session: &Session) -> Markup {
+    let NodeExtras {
+        def,
+        attempts,
+        children,
+    } = extras;
+    let deps = def.map_or(&[][..], |d| d.depends_on.as_slice());
+    let child_workflow = def.and_then(|d| d.workflow.as_deref());
     let s = n.status.as_str();
     // Nodes that may still wait for approval get the buttons; `app.js` shows
     // them only while the node is `waiting_approval`.
@@ -189,7 +239,11 @@ fn node_detail(
                 span class={ "status node-status status-" (s) } { (s) }
             }
             p.meta {
-                "agent " a href={ "/agents/" (enc(&n.agent)) } { (n.agent) }
+                @if let Some(w) = child_workflow {
+                    "workflow " a href={ "/workflows/" (enc(w)) } { (w) }
+                } @else {
+                    "agent " a href={ "/agents/" (enc(&n.agent)) } { (n.agent) }
+                }
                 " · attempts " span.attempts { (n.attempts) }
                 @if !deps.is_empty() { " · after " (deps.join(", ")) }
                 " · queued " (layout::time_opt(n.queued_at.as_ref()))
@@ -217,7 +271,19 @@ fn node_detail(
                     @for (k, v) in counts {
                         span class={ "instance-count count-" (k) } { (k) " " (v) } " "
                     }
-                    a href={ "/v1/runs/" (run) "/nodes/" (enc(&n.id)) "/instances" } { "list" }
+                    a.instances-link href={ "/runs/" (run) "/nodes/" (enc(&n.id)) "/instances" } { "list" }
+                }
+            }
+            @if !children.is_empty() {
+                div.child-runs {
+                    "child runs: "
+                    @for c in children {
+                        a.child-run href={ "/runs/" (c.id) } data-run=(c.id) data-status=(c.status.as_str()) {
+                            @if let Some(i) = c.index { "[" (i) "] " }
+                            span.mono { (short_id(c.id)) }
+                        }
+                        " " (status(c.status.as_str())) " "
+                    }
                 }
             }
             @if let Some(e) = &n.error {
