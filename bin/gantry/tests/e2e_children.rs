@@ -310,3 +310,83 @@ async fn registration_refuses_unknown_children_and_waits_with_for_each() {
         ],
     );
 }
+
+/// A `workflow` slot committed as queued whose child start never happened
+/// (the process died between commit and delivery) is started by the
+/// reconciler. The lost start is made by hand: the first child is deleted
+/// and the slot set back to queued, never claimed, an hour ago.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_slot_whose_start_was_lost_is_started_by_the_reconciler() {
+    use sqlx::Connection;
+    let mut env = Env::new().await;
+    let _dev = env.dev(&[]).await;
+    env.builtin_agents().await;
+    env.agent(
+        json!({"name": "gate", "runtime": "builtin", "builtin": "echo",
+                     "approval": "required"}),
+    )
+    .await;
+    env.workflow(json!({"name": "gated-inner", "nodes": [{"id": "g", "agent": "gate"}]}))
+        .await;
+    env.workflow(json!({"name": "outer-lost", "nodes": [
+        {"id": "kid", "workflow": "gated-inner"},
+    ]}))
+    .await;
+    let id = env.start("outer-lost", json!({})).await;
+    let first = eventually("the first child", RUN_TIMEOUT, || async {
+        match children(&env, &id).await.first() {
+            Some(c) => Ok(c["id"].as_str().unwrap().to_owned()),
+            None => Err(json!("no child yet")),
+        }
+    })
+    .await;
+
+    let mut db = sqlx::PgConnection::connect(&env.db_url)
+        .await
+        .expect("connect to the test database");
+    let parent: uuid::Uuid = id.parse().unwrap();
+    let child: uuid::Uuid = first.parse().unwrap();
+    sqlx::query("DELETE FROM runs WHERE id = $1")
+        .bind(child)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM attempts WHERE run_id = $1")
+        .bind(parent)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let reset = sqlx::query(
+        "UPDATE nodes SET status = 'queued', attempt = 0, tries = 0, started_at = NULL,
+                          queued_at = now() - interval '1 hour'
+         WHERE run_id = $1 AND node_id = 'kid' AND status = 'running'",
+    )
+    .bind(parent)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(
+        reset.rows_affected(),
+        1,
+        "the slot was running its first child"
+    );
+
+    let second = eventually("a child started again", RUN_TIMEOUT, || async {
+        let kids = children(&env, &id).await;
+        match kids.first() {
+            Some(c) if c["id"] != first.as_str() => Ok(c["id"].as_str().unwrap().to_owned()),
+            _ => Err(json!(kids)),
+        }
+    })
+    .await;
+    env.wait_node(&second, "g", "waiting_approval", RUN_TIMEOUT)
+        .await;
+    let (status, body) = env
+        .post(&format!("/v1/runs/{second}/nodes/g/approve"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let run = env.wait_run(&id, RUN_TIMEOUT).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(node_of(&run, "kid")["attempts"], 1, "{run:#}");
+    assert_eq!(children(&env, &id).await.len(), 1, "exactly one child");
+}

@@ -21,33 +21,19 @@ pub(crate) async fn once(engine: &Engine, config: &Config) -> Result<()> {
             Ok(_)
             | Err(gantry_engine::Error::Conflict(_))
             | Err(gantry_engine::Error::RunNotFound(_)) => {}
-            Err(e) => return Err(e),
+            // One child that cannot be cancelled never holds back the rest
+            // of the pass; it is tried again next round.
+            Err(e) => tracing::warn!(%child, error = %e, "cannot cancel an orphaned child run"),
         }
     }
+    // Agent jobs are checked against Redis; `workflow` slots are never in
+    // Redis and are started again (a queue-name check on their empty queue
+    // once failed every round, and a slot whose first start was lost
+    // stalled its run for good).
     let candidates = engine
         .store
         .deliverable(config.redeliver_after, 5000)
         .await?;
-    if candidates.is_empty() {
-        return Ok(());
-    }
-    let keys: Vec<(String, String)> = candidates
-        .iter()
-        .map(|d| (d.queue.clone(), d.job_id()))
-        .collect();
-    let present = engine.queue.present(&keys).await?;
-    let lost: Vec<_> = candidates
-        .into_iter()
-        .zip(present)
-        .filter(|(_, p)| !p)
-        .map(|(mut d, _)| {
-            d.delay_ms = None;
-            d
-        })
-        .collect();
-    if !lost.is_empty() {
-        tracing::warn!(jobs = lost.len(), "re-delivering jobs missing from redis");
-        engine.deliver(lost).await;
-    }
+    engine.redeliver(candidates).await?;
     Ok(())
 }

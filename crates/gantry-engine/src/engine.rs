@@ -350,6 +350,42 @@ impl Engine {
         self.start_children_of(children).await;
     }
 
+    /// Deliver again what Postgres says should be queued but may have been
+    /// lost (a crash between commit and delivery, a flushed Redis): agent
+    /// jobs Redis does not hold are enqueued again, and every `workflow`
+    /// slot, which never is in Redis, is started again (a slot that has
+    /// started meanwhile is not claimed twice). Slots are started even when
+    /// Redis cannot be asked. Returns how many agent jobs were missing.
+    pub async fn redeliver(&self, candidates: Vec<Dispatch>) -> Result<usize> {
+        let (jobs, children) = self.split_children(candidates).await;
+        let keys: Vec<(String, String)> =
+            jobs.iter().map(|d| (d.queue.clone(), d.job_id())).collect();
+        let present = self.queue.present(&keys).await;
+        let lost = match &present {
+            Ok(present) => {
+                let lost: Vec<Dispatch> = jobs
+                    .into_iter()
+                    .zip(present)
+                    .filter(|(_, p)| !**p)
+                    .map(|(mut d, _)| {
+                        d.delay_ms = None;
+                        d
+                    })
+                    .collect();
+                let n = lost.len();
+                if n > 0 {
+                    tracing::warn!(jobs = n, "re-delivering jobs missing from redis");
+                }
+                self.enqueue(lost).await;
+                n
+            }
+            Err(_) => 0,
+        };
+        self.start_children_of(children).await;
+        present?;
+        Ok(lost)
+    }
+
     /// Hand agent jobs to Redis (see [`Engine::deliver`]).
     async fn enqueue(&self, dispatches: Vec<Dispatch>) {
         if dispatches.is_empty() {
