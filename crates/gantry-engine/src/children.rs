@@ -30,7 +30,7 @@ struct ParentScope<'a> {
     dag: &'a ValidatedDag,
     input: Value,
     depth: u32,
-    views: HashMap<(Uuid, String), NodeView>,
+    views: HashMap<(Uuid, NodeIdx), NodeView>,
     /// Each child workflow the slots name, read before the parent's lock.
     children: HashMap<(String, Option<u32>), Result<ChildPlan, String>>,
 }
@@ -121,10 +121,11 @@ impl Engine {
             return Ok(());
         }
         let (input, depth) = tx.input_and_depth(run).await?;
-        let mut wanted: Vec<(Uuid, String)> = claimed
+        let mut wanted: Vec<(Uuid, NodeIdx)> = claimed
             .iter()
             .flat_map(|c| dag.refs(c.slot).iter().filter_map(TemplateRef::node))
-            .map(|n| (run, n.to_owned()))
+            .filter_map(|n| dag.idx(n))
+            .map(|i| (run, i))
             .collect();
         wanted.sort();
         wanted.dedup();
@@ -310,7 +311,12 @@ impl Engine {
 /// closure is not `Send`.
 fn render_input(p: &ParentScope<'_>, c: &ChildSlot) -> Result<Value, String> {
     let run_id = p.head.id.to_string();
-    let nodes = |n: &str| p.views.get(&(p.head.id, n.to_owned())).cloned();
+    let nodes = |n: &str| {
+        p.dag
+            .idx(n)
+            .and_then(|i| p.views.get(&(p.head.id, i)))
+            .cloned()
+    };
     let scope = Scope {
         run_id: &run_id,
         input: &p.input,

@@ -241,8 +241,8 @@ impl RunTx<'_> {
     /// of a `workflow` node reads of its ancestors.
     pub async fn node_views(
         &mut self,
-        wanted: &[(Uuid, String)],
-    ) -> Result<std::collections::HashMap<(Uuid, String), gantry_dag::NodeView>> {
+        wanted: &[(Uuid, NodeIdx)],
+    ) -> Result<std::collections::HashMap<(Uuid, NodeIdx), gantry_dag::NodeView>> {
         crate::work::node_views_in(&mut *self.tx, wanted).await
     }
 }

@@ -179,7 +179,9 @@ impl Store {
         }))
     }
 
-    /// One node by id, with every attempt oldest first.
+    /// One node by id, with every attempt oldest first. Found by a scan of
+    /// the run's definition nodes in the primary key (no index on node ids
+    /// is kept up to date on every write for these reads).
     pub async fn get_node(&self, run: Uuid, node_id: &str) -> Result<Option<NodeDetail>> {
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -192,7 +194,7 @@ impl Store {
              FROM nodes n
              JOIN runs r ON r.id = n.run_id
              JOIN workflows w ON w.id = r.workflow_id
-             WHERE n.run_id = $1 AND n.node_id = $2",
+             WHERE n.run_id = $1 AND n.idx < $3 AND n.node_id = $2",
             cols = NODE_COLS
                 .split(", ")
                 .map(|c| format!("n.{}", c.trim()))
@@ -201,6 +203,7 @@ impl Store {
         ))
         .bind(run)
         .bind(node_id)
+        .bind(crate::rows::i32_of(gantry_dag::FIRST_SLOT))
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {

@@ -332,12 +332,17 @@ impl RunTx<'_> {
             .bind(run)
             .fetch_one(&mut *self.tx)
             .await?;
+        let idxs: Vec<i32> = ids
+            .iter()
+            .filter_map(|id| dag.idx(id))
+            .map(crate::rows::i32_of)
+            .collect();
         let rows: Vec<(String, String, Value, Option<String>)> = sqlx::query_as(
             "SELECT node_id, status, COALESCE(output, 'null'::jsonb), error FROM nodes
-             WHERE run_id = $1 AND node_id = ANY($2)",
+             WHERE run_id = $1 AND idx = ANY($2)",
         )
         .bind(run)
-        .bind(&ids)
+        .bind(&idxs)
         .fetch_all(&mut *self.tx)
         .await?;
         let mut views = HashMap::new();

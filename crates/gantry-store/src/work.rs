@@ -146,11 +146,12 @@ impl Store {
             .collect())
     }
 
-    /// Outputs of succeeded nodes, by `(run, node id)`, for template rendering.
+    /// Outputs of succeeded nodes, by `(run, node index)`, for template
+    /// rendering.
     pub async fn outputs(
         &self,
-        wanted: &[(Uuid, String)],
-    ) -> Result<HashMap<(Uuid, String), Value>> {
+        wanted: &[(Uuid, NodeIdx)],
+    ) -> Result<HashMap<(Uuid, NodeIdx), Value>> {
         Ok(self
             .node_views(wanted)
             .await?
@@ -160,12 +161,14 @@ impl Store {
             .collect())
     }
 
-    /// Status, output and error of nodes, by `(run, node id)`: what the
-    /// templates of a node about to run read of its ancestors.
+    /// Status, output and error of nodes, by `(run, node index)`: what the
+    /// templates of a node about to run read of its ancestors. One
+    /// primary-key probe each: the DAG names the index, so no index on node
+    /// ids is kept up to date on every write for this.
     pub async fn node_views(
         &self,
-        wanted: &[(Uuid, String)],
-    ) -> Result<HashMap<(Uuid, String), NodeView>> {
+        wanted: &[(Uuid, NodeIdx)],
+    ) -> Result<HashMap<(Uuid, NodeIdx), NodeView>> {
         node_views_in(&self.pool, wanted).await
     }
 
@@ -446,31 +449,32 @@ pub(crate) async fn record_in(
 /// transaction that starts child runs).
 pub(crate) async fn node_views_in<'e, E: sqlx::PgExecutor<'e>>(
     exec: E,
-    wanted: &[(Uuid, String)],
-) -> Result<HashMap<(Uuid, String), NodeView>> {
+    wanted: &[(Uuid, NodeIdx)],
+) -> Result<HashMap<(Uuid, NodeIdx), NodeView>> {
     if wanted.is_empty() {
         return Ok(HashMap::new());
     }
     let runs: Vec<Uuid> = wanted.iter().map(|w| w.0).collect();
-    let ids: Vec<&str> = wanted.iter().map(|w| w.1.as_str()).collect();
-    let rows: Vec<(Uuid, String, String, Value, Option<String>)> = sqlx::query_as(
-        "SELECT n.run_id, n.node_id, n.status, COALESCE(n.output, 'null'::jsonb), n.error
-         FROM nodes n
-         JOIN (SELECT DISTINCT * FROM unnest($1::uuid[], $2::text[])) AS w(run_id, node_id)
-           ON n.run_id = w.run_id AND n.node_id = w.node_id",
+    let idxs: Vec<i32> = wanted.iter().map(|w| i32_of(w.1)).collect();
+    let rows: Vec<(Uuid, i32, String, Value, Option<String>)> = sqlx::query_as(
+        "SELECT n.run_id, n.idx, n.status, COALESCE(n.output, 'null'::jsonb), n.error
+         FROM (SELECT DISTINCT * FROM unnest($1::uuid[], $2::int[])) AS w(run_id, idx)
+         CROSS JOIN LATERAL (
+             SELECT * FROM nodes n WHERE n.run_id = w.run_id AND n.idx = w.idx
+         ) n",
     )
     .bind(&runs)
-    .bind(&ids)
+    .bind(&idxs)
     .fetch_all(exec)
     .await?;
     rows.into_iter()
-        .map(|(run, id, status, output, error)| {
+        .map(|(run, idx, status, output, error)| {
             let view = NodeView {
                 status: node_status(&status)?,
                 output,
                 error,
             };
-            Ok(((run, id), view))
+            Ok(((run, u32_of(idx)), view))
         })
         .collect()
 }

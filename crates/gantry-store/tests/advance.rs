@@ -227,8 +227,8 @@ async fn race_once(fx: Arc<Fixture>) -> (usize, usize) {
         node_row(&fx.store, run.id, c).await,
         ("queued".into(), 0, 0, false)
     );
-    let outputs = fx.store.outputs(&[(run.id, "a".to_owned())]).await.unwrap();
-    assert_eq!(outputs[&(run.id, "a".to_owned())], json!(claimed[0].node));
+    let outputs = fx.store.outputs(&[(run.id, 0)]).await.unwrap();
+    assert_eq!(outputs[&(run.id, 0)], json!(claimed[0].node));
     (all.len(), busy)
 }
 

@@ -335,7 +335,7 @@ async fn outputs_of_succeeded_nodes_are_returned(pool: PgPool) {
         store.record_results("w", &results).await.unwrap(),
         [true, true]
     );
-    let wanted = vec![(run.id, "a".to_owned()), (run.id, "b".to_owned())];
+    let wanted = vec![(run.id, 0), (run.id, 1)];
     assert!(
         store.outputs(&wanted).await.unwrap().is_empty(),
         "not succeeded until the coordinator applied the results"
@@ -344,8 +344,8 @@ async fn outputs_of_succeeded_nodes_are_returned(pool: PgPool) {
     assert_eq!(out.len(), 1);
     let got = store.outputs(&wanted).await.unwrap();
     assert_eq!(got.len(), 2);
-    assert_eq!(got[&(run.id, "a".to_owned())], json!({"from": 0}));
-    assert_eq!(got[&(run.id, "b".to_owned())], json!({"from": 1}));
+    assert_eq!(got[&(run.id, 0)], json!({"from": 0}));
+    assert_eq!(got[&(run.id, 1)], json!({"from": 1}));
 }
 
 #[sqlx::test(migrations = "./migrations")]

@@ -5,7 +5,7 @@ use crate::breaker::Outcome as Health;
 use crate::complete::Done;
 use crate::guard::Guards;
 use crate::Config;
-use gantry_dag::{NodeView, Outcome, Plan, Scope, TemplateRef, ValidatedDag};
+use gantry_dag::{NodeIdx, NodeView, Outcome, Plan, Scope, TemplateRef, ValidatedDag};
 use gantry_engine::Engine;
 use gantry_executor::{AttemptEnv, ErrorKind, ExecOutcome, ExecRequest, Executor};
 use gantry_store::{AttemptResult, Claimed};
@@ -42,7 +42,7 @@ pub(crate) async fn prepare(engine: &Engine, claimed: &[Claimed]) -> Vec<Option<
         match (dag, plan) {
             (Ok(dag), Ok(plan)) => {
                 for node in dag.refs(c.node).iter().filter_map(TemplateRef::node) {
-                    wanted.push((c.run_id, node.to_owned()));
+                    wanted.extend(dag.idx(node).map(|i| (c.run_id, i)));
                 }
                 parts.push(Some((dag, plan)));
             }
@@ -54,7 +54,7 @@ pub(crate) async fn prepare(engine: &Engine, claimed: &[Claimed]) -> Vec<Option<
     }
     wanted.sort();
     wanted.dedup();
-    let views: Result<HashMap<(Uuid, String), NodeView>, String> = if wanted.is_empty() {
+    let views: Result<HashMap<(Uuid, NodeIdx), NodeView>, String> = if wanted.is_empty() {
         Ok(HashMap::new())
     } else {
         // Postgres restarting or unreachable: the attempt is retried.
@@ -72,7 +72,8 @@ pub(crate) async fn prepare(engine: &Engine, claimed: &[Claimed]) -> Vec<Option<
             let input = match &views {
                 Ok(views) => {
                     let run_id = c.run_id.to_string();
-                    let nodes = |n: &str| views.get(&(c.run_id, n.to_owned())).cloned();
+                    let nodes =
+                        |n: &str| dag.idx(n).and_then(|i| views.get(&(c.run_id, i))).cloned();
                     let item = gantry_dag::Slot::of(c.node).item();
                     let scope = Scope {
                         run_id: &run_id,
