@@ -123,6 +123,10 @@ pub enum Outcome {
     Failed {
         retryable: bool,
     },
+    /// The attempt's lease ran out: its worker died or hung. Retried like a
+    /// retryable failure; a node that runs out of tries this way fails and
+    /// is buried ([`Action::Bury`]).
+    Lost,
 }
 
 /// Something that happened to a run. A node's events may name an
@@ -137,7 +141,8 @@ pub enum Event {
         attempt: u32,
         outcome: Outcome,
     },
-    /// The lease of `attempt` ran out; treated as a retryable failure.
+    /// The lease of `attempt` ran out ([`Outcome::Lost`]): retried like a
+    /// retryable failure, buried when it was the last try.
     LeaseExpired {
         node: NodeIdx,
         attempt: u32,
@@ -166,6 +171,10 @@ pub enum Action {
     Stop { node: NodeIdx },
     /// The run reached a terminal status.
     FinishRun { status: RunStatus },
+    /// The node (or instance) failed for good because every try of it was
+    /// lost ([`Outcome::Lost`]): the job kills or hangs its workers, and goes
+    /// to its queue's dead list.
+    Bury { node: NodeIdx },
 }
 
 /// Why the state machine itself failed a node (not an attempt's result).

@@ -229,15 +229,9 @@ pub(crate) fn advance(
             attempt,
             outcome,
         } => finished(&mut tx, dag, plan, node, attempt, outcome, jitter),
-        Event::LeaseExpired { node, attempt } => finished(
-            &mut tx,
-            dag,
-            plan,
-            node,
-            attempt,
-            Outcome::Failed { retryable: true },
-            jitter,
-        ),
+        Event::LeaseExpired { node, attempt } => {
+            finished(&mut tx, dag, plan, node, attempt, Outcome::Lost, jitter)
+        }
         Event::Approved { node } => match waiting_approval(&tx, dag, node) {
             Some(ns) => {
                 if tx.begin(dag, plan, node, ns) {
@@ -313,13 +307,19 @@ fn finished(
             tx.state.remaining = tx.state.remaining.saturating_sub(1);
             tx.settle(dag, plan, node);
         }
-        Outcome::Failed { retryable: true } if ns.tries < retry_policy(plan, node).max_attempts => {
+        Outcome::Failed { retryable: true } | Outcome::Lost
+            if ns.tries < retry_policy(plan, node).max_attempts =>
+        {
             ns.status = NodeStatus::Retrying;
             tx.set(node, ns);
             let delay = Backoff::delay_after(&retry_policy(plan, node), ns.tries, jitter);
             tx.out.actions.push(Action::Schedule { node, delay });
         }
         Outcome::Failed { .. } => tx.fail(dag, plan, node, ns),
+        Outcome::Lost => {
+            tx.out.actions.push(Action::Bury { node });
+            tx.fail(dag, plan, node, ns);
+        }
     }
     true
 }

@@ -230,7 +230,9 @@ impl Tx<'_> {
                 is.status = NodeStatus::Succeeded;
                 map.succeeded = map.succeeded.saturating_add(1);
             }
-            Outcome::Failed { retryable: true } if is.tries < policy.max_attempts => {
+            Outcome::Failed { retryable: true } | Outcome::Lost
+                if is.tries < policy.max_attempts =>
+            {
                 is.status = NodeStatus::Retrying;
                 self.set(slot, is);
                 let delay = Backoff::delay_after(&policy, is.tries, jitter);
@@ -239,7 +241,10 @@ impl Tx<'_> {
                     .push(Action::Schedule { node: slot, delay });
                 return true;
             }
-            Outcome::Failed { .. } => {
+            Outcome::Failed { .. } | Outcome::Lost => {
+                if outcome == Outcome::Lost {
+                    self.out.actions.push(Action::Bury { node: slot });
+                }
                 is.status = NodeStatus::Failed;
                 map.failed_item = Some(map.failed_item.map_or(item, |f| f.min(item)));
             }
@@ -282,14 +287,9 @@ pub(crate) fn advance(
         } if is_instance(node) => {
             Some(tx.instance_finished(dag, plan, node, attempt, outcome, jitter))
         }
-        Event::LeaseExpired { node, attempt } if is_instance(node) => Some(tx.instance_finished(
-            dag,
-            plan,
-            node,
-            attempt,
-            Outcome::Failed { retryable: true },
-            jitter,
-        )),
+        Event::LeaseExpired { node, attempt } if is_instance(node) => {
+            Some(tx.instance_finished(dag, plan, node, attempt, Outcome::Lost, jitter))
+        }
         // Approval gates the map node as a whole, before it expands.
         Event::Approved { node } | Event::Rejected { node } if is_instance(node) => Some(false),
         _ => None,

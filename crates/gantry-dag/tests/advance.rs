@@ -163,6 +163,52 @@ fn permanent_failure_is_never_retried() {
     assert_eq!((s.remaining, s.failed), (0, 1));
 }
 
+/// A node whose every try is lost fails and is buried (its job goes to the
+/// dead list); one that failed for another cause is not.
+#[test]
+fn a_node_lost_on_every_try_fails_and_is_buried() {
+    let (dag, plan) = build(&[vec![], vec![]], &[]);
+    let tries = plan.node(0).retry.clamped().max_attempts;
+    let (mut s, _) = RunState::start(&dag, &plan);
+    for _ in 1..tries {
+        let a = claim(&mut s, 0);
+        let t = advance(
+            &dag,
+            &plan,
+            &mut s,
+            Event::LeaseExpired {
+                node: 0,
+                attempt: a,
+            },
+            0.0,
+        );
+        assert!(
+            matches!(t.actions[..], [Action::Schedule { node: 0, .. }]),
+            "{t:?}"
+        );
+    }
+    let a = claim(&mut s, 0);
+    let t = advance(
+        &dag,
+        &plan,
+        &mut s,
+        Event::LeaseExpired {
+            node: 0,
+            attempt: a,
+        },
+        0.0,
+    );
+    assert_eq!(t.actions, vec![Action::Bury { node: 0 }]);
+    assert_eq!(status(&s, 0), NodeStatus::Failed);
+    let b = claim(&mut s, 1);
+    let t = advance(&dag, &plan, &mut s, fin(1, b, FATAL), 0.0);
+    assert!(
+        !t.actions.iter().any(|a| matches!(a, Action::Bury { .. })),
+        "{t:?}"
+    );
+    assert_eq!(status(&s, 1), NodeStatus::Failed);
+}
+
 #[test]
 fn lease_expiry_is_a_retryable_failure_and_fences_the_late_completion() {
     let (dag, plan) = build(&[vec![]], &[]);

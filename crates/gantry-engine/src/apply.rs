@@ -51,20 +51,12 @@ pub(crate) async fn advance_heads_with(
         let processed: Vec<NodeIdx> = results.iter().map(|r| r.node).collect();
         out.dispatches
             .extend(tx.save((head, &dag, &plan), &state, &t, &processed).await?);
-        let failed: Vec<NodeIdx> = t
-            .changed
-            .iter()
-            .copied()
-            .filter(|i| {
-                state
-                    .nodes
-                    .get(i)
-                    .is_some_and(|n| n.status == gantry_dag::NodeStatus::Failed)
-            })
-            .collect();
-        for (node, tries) in tx.died_of_lease_expiry(head.id, &failed).await? {
-            let dispatch = gantry_store::Dispatch::of(head, &plan, node, None, None);
-            out.dead.push((dispatch, tries));
+        for &action in &t.actions {
+            if let Action::Bury { node } = action {
+                let tries = state.nodes.get(&node).map_or(0, |n| n.tries);
+                let dispatch = gantry_store::Dispatch::of(head, &plan, node, None, None);
+                out.dead.push((dispatch, tries));
+            }
         }
     }
     Ok(out)

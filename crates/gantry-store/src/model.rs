@@ -265,10 +265,16 @@ impl PendingResult {
 
     /// The event that applies it.
     pub fn event(&self) -> gantry_dag::Event {
-        gantry_dag::Event::Finished {
-            node: self.node,
-            attempt: self.attempt,
-            outcome: self.outcome,
+        match self.outcome {
+            gantry_dag::Outcome::Lost => gantry_dag::Event::LeaseExpired {
+                node: self.node,
+                attempt: self.attempt,
+            },
+            outcome => gantry_dag::Event::Finished {
+                node: self.node,
+                attempt: self.attempt,
+                outcome,
+            },
         }
     }
 }

@@ -53,6 +53,8 @@ struct PendingRow {
     attempt: i32,
     status: Option<String>,
     retryable: Option<bool>,
+    /// Its lease ran out (migration 0011).
+    lost: Option<bool>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -222,11 +224,11 @@ impl<'c> RunTx<'c> {
     /// their latest attempt's outcome), in the order they were recorded.
     pub async fn pending_results(&mut self, run: Uuid) -> Result<Vec<PendingResult>> {
         let rows: Vec<PendingRow> = sqlx::query_as(
-            "SELECT n.idx, n.attempt, a.status, a.retryable
+            "SELECT n.idx, n.attempt, a.status, a.retryable, a.lost
              FROM nodes n
              -- One primary-key probe per flagged node (see save_nodes.sql).
              LEFT JOIN LATERAL (
-                 SELECT a.status, a.retryable, a.finished_at FROM attempts a
+                 SELECT a.status, a.retryable, a.lost, a.finished_at FROM attempts a
                  WHERE a.run_id = n.run_id AND a.idx = n.idx AND a.attempt = n.attempt
                    AND a.finished_at IS NOT NULL
                  OFFSET 0
@@ -242,6 +244,7 @@ impl<'c> RunTx<'c> {
         for r in rows {
             let outcome = match (r.status.as_deref(), r.retryable) {
                 (Some("succeeded"), _) => Outcome::Succeeded,
+                (Some("failed"), _) if r.lost == Some(true) => Outcome::Lost,
                 (Some("failed"), retryable) => Outcome::Failed {
                     retryable: retryable.unwrap_or(false),
                 },
@@ -404,33 +407,6 @@ impl<'c> RunTx<'c> {
             input,
             nodes: facts,
         })
-    }
-
-    /// Of `nodes` of `run`, those now `failed` because their last attempt's
-    /// lease ran out (its worker died or hung on every try): the jobs that
-    /// go to the dead list. With their tries.
-    pub async fn died_of_lease_expiry(
-        &mut self,
-        run: Uuid,
-        nodes: &[NodeIdx],
-    ) -> Result<Vec<(NodeIdx, u32)>> {
-        if nodes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let idxs: Vec<i32> = nodes.iter().map(|&i| i32_of(i)).collect();
-        let rows: Vec<(i32, i32)> = sqlx::query_as(
-            "SELECT idx, tries FROM nodes
-             WHERE run_id = $1 AND idx = ANY($2) AND status = 'failed'
-               AND error = 'lease expired'",
-        )
-        .bind(run)
-        .bind(&idxs)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(i, t)| (u32_of(i), u32_of(t)))
-            .collect())
     }
 
     pub async fn commit(self) -> Result<()> {

@@ -269,7 +269,7 @@ impl Store {
                  FOR NO KEY UPDATE SKIP LOCKED
              ), done AS (
                  UPDATE attempts a
-                 SET status = 'failed', retryable = true, error = 'lease expired',
+                 SET status = 'failed', retryable = true, lost = true, error = 'lease expired',
                      finished_at = clock_timestamp()
                  FROM expired e
                  WHERE a.run_id = e.run_id AND a.idx = e.idx AND a.attempt = e.attempt
@@ -370,8 +370,11 @@ pub(crate) async fn record_in(
         .map(|r| match r.outcome {
             Outcome::Succeeded => ("succeeded", false),
             Outcome::Failed { retryable } => ("failed", retryable),
+            // Lease expiry loses an attempt (see `expire_leases_by_queue`).
+            Outcome::Lost => ("failed", true),
         })
         .unzip();
+    let lost: Vec<bool> = batch.iter().map(|r| r.outcome == Outcome::Lost).collect();
     let outputs: Vec<Option<&Value>> = batch.iter().map(|r| r.output.as_ref()).collect();
     // Agent-supplied text: a NUL in it made Postgres refuse the batch.
     let errors: Vec<Option<Cow<str>>> = batch
@@ -391,10 +394,10 @@ pub(crate) async fn record_in(
     let accepted: Vec<(i64,)> = sqlx::query_as(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::bool[],
-                                  $6::jsonb[], $7::text[], $8::int[], $9::text[])
+                                  $6::jsonb[], $7::text[], $8::int[], $9::text[], $11::bool[])
                   WITH ORDINALITY
                   AS t(run_id, idx, attempt, status, retryable, output, error,
-                       exit_code, log_tail, ord)
+                       exit_code, log_tail, lost, ord)
          ), locked AS (
              SELECT n.run_id, n.idx, n.attempt FROM nodes n
              JOIN input i ON n.run_id = i.run_id AND n.idx = i.idx AND n.attempt = i.attempt
@@ -403,7 +406,7 @@ pub(crate) async fn record_in(
              FOR NO KEY UPDATE OF n
          ), done AS (
              UPDATE attempts a
-             SET status = i.status, retryable = i.retryable, output = i.output,
+             SET status = i.status, retryable = i.retryable, lost = i.lost, output = i.output,
                  error = i.error, exit_code = i.exit_code, log_tail = i.log_tail,
                  finished_at = clock_timestamp()
              FROM input i, locked l
@@ -429,6 +432,7 @@ pub(crate) async fn record_in(
     .bind(&codes)
     .bind(&logs)
     .bind(held)
+    .bind(&lost)
     .fetch_all(&mut *conn)
     .await?;
 

@@ -139,6 +139,13 @@ impl Sim<'_> {
                     assert_eq!(self.st(node).status, NodeStatus::Retrying);
                     assert!(delay.as_millis() <= 1_000);
                 }
+                Action::Bury { node } => {
+                    assert_eq!(self.st(node).status, NodeStatus::Failed);
+                    assert!(
+                        matches!(event, Event::LeaseExpired { .. }),
+                        "{node} buried after {event:?}"
+                    );
+                }
                 Action::Stop { node } => {
                     assert_eq!(before.nodes[&node].status, NodeStatus::Running);
                     assert_eq!(self.st(node).status, NodeStatus::Cancelled);
