@@ -179,9 +179,9 @@ impl Store {
         }))
     }
 
-    /// One node by id, with every attempt oldest first. Found by a scan of
-    /// the run's definition nodes in the primary key (no index on node ids
-    /// is kept up to date on every write for these reads).
+    /// One node by id, with every attempt oldest first. Only the
+    /// definition's nodes are looked at (an instance's `NODE[INDEX]` is not
+    /// a node id).
     pub async fn get_node(&self, run: Uuid, node_id: &str) -> Result<Option<NodeDetail>> {
         #[derive(sqlx::FromRow)]
         struct Row {

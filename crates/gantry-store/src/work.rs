@@ -163,8 +163,7 @@ impl Store {
 
     /// Status, output and error of nodes, by `(run, node index)`: what the
     /// templates of a node about to run read of its ancestors. One
-    /// primary-key probe each: the DAG names the index, so no index on node
-    /// ids is kept up to date on every write for this.
+    /// primary-key probe each: the caller's DAG names the index.
     pub async fn node_views(
         &self,
         wanted: &[(Uuid, NodeIdx)],
