@@ -53,6 +53,10 @@ async fn maps_of_0_1_and_1000_items_output_their_instances_in_order() {
         if n > 0 {
             assert_eq!(m["instances"]["succeeded"], json!(n), "{m:#}");
         }
+        // The node detail counts the same, from that node's slots alone.
+        let (status, detail) = env.get(&format!("/v1/runs/{id}/nodes/m")).await;
+        assert_eq!(status, 200, "{detail}");
+        assert_eq!(detail["instances"], m["instances"], "{n} items: {detail:#}");
         assert_eq!(node_of(&run, "j")["output"], json!({ "all": want }));
         // Instances are not nodes of the run.
         assert_eq!(run["nodes"].as_array().unwrap().len(), 3);

@@ -165,13 +165,34 @@ impl Store {
     /// Each map node's instances of `run` by status (with `total`), by
     /// node index.
     pub async fn instance_counts(&self, run: Uuid) -> Result<HashMap<NodeIdx, InstanceCounts>> {
+        self.counts_of_slots(run, FIRST_SLOT, None).await
+    }
+
+    /// The instances of map node `node` of `run` by status (with `total`):
+    /// a scan of that node's slots only.
+    pub async fn node_instance_counts(&self, run: Uuid, node: NodeIdx) -> Result<InstanceCounts> {
+        let from = instance_slot(node, 0);
+        let to = instance_slot(node, gantry_dag::MAX_ITEMS);
+        let mut counts = self.counts_of_slots(run, from, Some(to)).await?;
+        Ok(counts.remove(&node).unwrap_or_default())
+    }
+
+    /// Instance counts by node of the slots of `run` in `[from, to)`.
+    async fn counts_of_slots(
+        &self,
+        run: Uuid,
+        from: NodeIdx,
+        to: Option<NodeIdx>,
+    ) -> Result<HashMap<NodeIdx, InstanceCounts>> {
         let rows: Vec<(i32, String, i64)> = sqlx::query_as(
             "SELECT (idx - $2) >> 14 AS node, status, count(*) FROM nodes
-             WHERE run_id = $1 AND idx >= $2
+             WHERE run_id = $1 AND idx >= $3 AND ($4::int IS NULL OR idx < $4)
              GROUP BY 1, 2",
         )
         .bind(run)
         .bind(i32_of(FIRST_SLOT))
+        .bind(i32_of(from))
+        .bind(to.map(i32_of))
         .fetch_all(&self.pool)
         .await?;
         let mut out: HashMap<NodeIdx, InstanceCounts> = HashMap::new();

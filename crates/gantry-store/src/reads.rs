@@ -247,10 +247,9 @@ impl Store {
         let mut node = row.node.into_summary()?;
         if is_map {
             // A map node's counts, as the run detail shows them.
-            let mut counts = self.instance_counts(run).await?;
-            if let Some(c) = counts.remove(&idx) {
-                node.instances = Some(c);
-            }
+            let mut counts = self.node_instance_counts(run, idx).await?;
+            counts.entry("total".to_owned()).or_insert(0);
+            node.instances = Some(counts);
         }
         Ok(Some(NodeDetail {
             node,
