@@ -457,6 +457,7 @@ async fn instances_page_by_cursor_and_child_runs_link_both_ways() {
         (0..50).collect::<Vec<_>>(),
         "the first page in item order"
     );
+    b.shot("instances").await;
     b.click("a#next-page").await;
     b.wait("the second page", WAIT, || async {
         let p = b.path().await;
