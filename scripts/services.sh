@@ -28,7 +28,23 @@ install_missing() {
 
 start_redis() {
   mkdir -p "$STATE/redis"
-  if redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then return; fi
+  if redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    # A Redis left by a checkout since deleted saves into a directory that
+    # is gone (it reports an empty `dir`) and, after its next failed save,
+    # refuses every write (MISCONF): replace it. Any other Redis is kept.
+    local out dir
+    out="$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config get dir 2>/dev/null)"
+    dir="$(sed -n 2p <<<"$out")"
+    if [ "$(sed -n 1p <<<"$out")" != dir ] || { [ -n "$dir" ] && [ -d "$dir" ]; }; then
+      return
+    fi
+    log "redis on 127.0.0.1:$REDIS_PORT saves into a directory that no longer exists; restarting it"
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    for _ in $(seq 50); do
+      redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1 || break
+      sleep 0.1
+    done
+  fi
   log "starting redis on 127.0.0.1:$REDIS_PORT"
   # AOF and noeviction: Redis holds deliveries, which must not be evicted.
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$STATE/redis" \
