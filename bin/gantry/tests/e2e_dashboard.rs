@@ -362,6 +362,20 @@ async fn cancelling_a_running_run() {
     b.close().await;
 }
 
+/// Follow the pager's next link and wait until the page shown has a cursor.
+async fn next_page(b: &Browser) {
+    b.click("a#next-page").await;
+    b.wait("the next page", WAIT, || async {
+        let p = b.path().await;
+        if p.contains("cursor=") {
+            Ok(())
+        } else {
+            Err(p)
+        }
+    })
+    .await;
+}
+
 /// The ids of the runs listed on the page shown.
 async fn listed_runs(b: &Browser) -> Vec<String> {
     let v = b
@@ -392,16 +406,7 @@ async fn the_runs_list_pages_by_cursor() {
     let first = listed_runs(&b).await;
     assert_eq!(first.len(), 50, "one full page");
     assert_eq!(first[0], ids[52], "newest first");
-    b.click("a#next-page").await;
-    b.wait("the second page", WAIT, || async {
-        let p = b.path().await;
-        if p.contains("cursor=") {
-            Ok(())
-        } else {
-            Err(p)
-        }
-    })
-    .await;
+    next_page(&b).await;
     let second = listed_runs(&b).await;
     assert_eq!(second.len(), 3, "the rest: {second:?}");
     let mut all: Vec<String> = first.into_iter().chain(second).collect();
@@ -458,16 +463,7 @@ async fn instances_page_by_cursor_and_child_runs_link_both_ways() {
         "the first page in item order"
     );
     b.shot("instances").await;
-    b.click("a#next-page").await;
-    b.wait("the second page", WAIT, || async {
-        let p = b.path().await;
-        if p.contains("cursor=") {
-            Ok(())
-        } else {
-            Err(p)
-        }
-    })
-    .await;
+    next_page(&b).await;
     assert_eq!(indices(&b).await, vec![50, 51, 52], "the rest");
     assert_eq!(b.count("a#next-page").await, 0, "no page after the last");
     b.goto(&format!("/runs/{id}/nodes/many/instances?status=failed"))

@@ -170,34 +170,24 @@ fn a_node_lost_on_every_try_fails_and_is_buried() {
     let (dag, plan) = build(&[vec![], vec![]], &[]);
     let tries = plan.node(0).retry.clamped().max_attempts;
     let (mut s, _) = RunState::start(&dag, &plan);
-    for _ in 1..tries {
-        let a = claim(&mut s, 0);
-        let t = advance(
+    let lose = |s: &mut RunState| {
+        let attempt = claim(s, 0);
+        advance(
             &dag,
             &plan,
-            &mut s,
-            Event::LeaseExpired {
-                node: 0,
-                attempt: a,
-            },
+            s,
+            Event::LeaseExpired { node: 0, attempt },
             0.0,
-        );
+        )
+    };
+    for _ in 1..tries {
+        let t = lose(&mut s);
         assert!(
             matches!(t.actions[..], [Action::Schedule { node: 0, .. }]),
             "{t:?}"
         );
     }
-    let a = claim(&mut s, 0);
-    let t = advance(
-        &dag,
-        &plan,
-        &mut s,
-        Event::LeaseExpired {
-            node: 0,
-            attempt: a,
-        },
-        0.0,
-    );
+    let t = lose(&mut s);
     assert_eq!(t.actions, vec![Action::Bury { node: 0 }]);
     assert_eq!(status(&s, 0), NodeStatus::Failed);
     let b = claim(&mut s, 1);

@@ -30,6 +30,12 @@ pub(crate) struct InstanceList {
     pub(crate) next_cursor: Option<String>,
 }
 
+/// An instance list's cursor: the index of the last instance of the
+/// previous page (the dashboard's instance pages use the same).
+pub(crate) fn instance_cursor(c: &str) -> Option<u32> {
+    c.parse::<u32>().ok().filter(|i| *i < gantry_dag::MAX_ITEMS)
+}
+
 /// The instances of a `for_each` node in index order.
 #[utoipa::path(
     get,
@@ -65,12 +71,7 @@ pub(crate) async fn list(
     // The cursor is the index of the last instance of the previous page.
     let after = match non_empty(q.cursor) {
         None => None,
-        Some(c) => Some(
-            c.parse::<u32>()
-                .ok()
-                .filter(|i| *i < gantry_dag::MAX_ITEMS)
-                .ok_or_else(|| Error::bad_cursor("cursor"))?,
-        ),
+        Some(c) => Some(instance_cursor(&c).ok_or_else(|| Error::bad_cursor("cursor"))?),
     };
     let store = ctx.store();
     let Some(idx) = store.map_node(id, node).await? else {

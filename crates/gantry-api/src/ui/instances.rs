@@ -42,9 +42,7 @@ pub(crate) async fn list(
     let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => Some(
-            c.parse::<u32>()
-                .ok()
-                .filter(|i| *i < gantry_dag::MAX_ITEMS)
+            crate::routes::instances::instance_cursor(c)
                 .ok_or_else(|| UiError::BadRequest("malformed cursor".to_owned()))?,
         ),
     };
