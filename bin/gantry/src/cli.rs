@@ -327,17 +327,27 @@ enum RunsCmd {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Approve NODE of run ID, waiting for approval.
+    /// Approve NODE of run ID, waiting for approval. A `for_each` node's
+    /// instances each have a gate: `--index` decides one, and without it
+    /// every instance that waits is decided.
     Approve {
         id: String,
         node: String,
+        /// The instance (item index, from 0) of a `for_each` node.
+        #[arg(long)]
+        index: Option<u32>,
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Reject NODE of run ID, waiting for approval (it fails).
+    /// Reject NODE of run ID, waiting for approval (it fails). A `for_each` node's
+    /// instances each have a gate: `--index` decides one, and without it
+    /// every instance that waits is decided.
     Reject {
         id: String,
         node: String,
+        /// The instance (item index, from 0) of a `for_each` node.
+        #[arg(long)]
+        index: Option<u32>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -406,12 +416,18 @@ impl Cli {
                 }
                 RunsCmd::Show { id, json, client } => client::show(&client, &id, json).await?,
                 RunsCmd::Wait { id, client } => return crate::wait::follow(&client, &id).await,
-                RunsCmd::Approve { id, node, client } => {
-                    client::decide(&client, &id, &node, "approve").await?
-                }
-                RunsCmd::Reject { id, node, client } => {
-                    client::decide(&client, &id, &node, "reject").await?
-                }
+                RunsCmd::Approve {
+                    id,
+                    node,
+                    index,
+                    client,
+                } => client::decide(&client, &id, &node, index, "approve").await?,
+                RunsCmd::Reject {
+                    id,
+                    node,
+                    index,
+                    client,
+                } => client::decide(&client, &id, &node, index, "reject").await?,
             },
             Cmd::Queues(c) => client::queues(&c).await?,
             Cmd::Bench(b) => bench::run(b).await?,

@@ -137,12 +137,27 @@ pub(crate) async fn show(c: &ClientArgs, id: &str, json: bool) -> anyhow::Result
 }
 
 /// Approve or reject a node waiting for approval.
-pub(crate) async fn decide(c: &ClientArgs, id: &str, node: &str, verb: &str) -> anyhow::Result<()> {
-    let path = format!("/v1/runs/{id}/nodes/{node}/{verb}");
+pub(crate) async fn decide(
+    c: &ClientArgs,
+    id: &str,
+    node: &str,
+    index: Option<u32>,
+    verb: &str,
+) -> anyhow::Result<()> {
+    let (path, what) = match index {
+        None => (
+            format!("/v1/runs/{id}/nodes/{node}/{verb}"),
+            node.to_owned(),
+        ),
+        Some(i) => (
+            format!("/v1/runs/{id}/nodes/{node}/{verb}?index={i}"),
+            format!("{node}[{i}]"),
+        ),
+    };
     let (_, body) =
         send(request(c, reqwest::Method::POST, &path).json(&serde_json::json!({}))).await?;
     println!(
-        "run {id}: {node} {verb}d; run {}",
+        "run {id}: {what} {verb}d; run {}",
         body["status"].as_str().unwrap_or("?")
     );
     Ok(())

@@ -147,9 +147,13 @@ pub enum Event {
         node: NodeIdx,
         attempt: u32,
     },
+    /// Approve the node, or the instance whose slot it names. Approving a
+    /// map node approves every instance of it that waits.
     Approved {
         node: NodeIdx,
     },
+    /// Reject the node or instance (it fails); rejecting a map node rejects
+    /// every instance of it that waits.
     Rejected {
         node: NodeIdx,
     },
@@ -165,7 +169,7 @@ pub enum Action {
     Enqueue { node: NodeIdx },
     /// The node became `retrying`: deliver it after `delay`.
     Schedule { node: NodeIdx, delay: Duration },
-    /// The node became `waiting_approval`.
+    /// The node (or instance) became `waiting_approval`.
     Park { node: NodeIdx },
     /// The node was running and is now cancelled: stop its execution.
     Stop { node: NodeIdx },
@@ -198,12 +202,26 @@ pub enum NodeFailure {
 }
 
 /// A map node expanded: one instance per item, the first `queued` of them
-/// queued and the rest pending. The store inserts the instances' rows.
+/// ready (queued, or waiting for approval when `parked`) and the rest
+/// pending. The store inserts the instances' rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expansion {
     pub node: NodeIdx,
     pub items: Vec<serde_json::Value>,
     pub queued: u32,
+    /// The node's agent needs approval: each ready instance waits for its own.
+    pub parked: bool,
+}
+
+/// Instances to load for a batch of events (see
+/// [`RunState::instances_wanted`]): up to `limit` of the slots in
+/// `from..to` in `status`, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    pub from: NodeIdx,
+    pub to: NodeIdx,
+    pub status: NodeStatus,
+    pub limit: u32,
 }
 
 /// The result of applying one event.
@@ -248,16 +266,20 @@ impl RunState {
         (state, t.actions)
     }
 
-    /// The instances a batch of `events` may start, to load after the
-    /// nodes of the view: for each map node with a `max_parallel` that an
-    /// instance event names, `(first slot, end slot, how many)` of its
-    /// pending instances from its `next` item on.
+    /// The instances a batch of `events` may start or settle, to load
+    /// after the nodes of the view: for each map node with a `max_parallel`
+    /// that an instance event names, up to that many of its pending
+    /// instances from its `next` item on; and for a gated map node that an
+    /// approval, a rejection or an instance's failure names, every instance
+    /// waiting for approval (approving or rejecting the node gates them all;
+    /// a failure cancels them).
     pub fn instances_wanted(
         dag: &ValidatedDag,
+        plan: &Plan,
         state: &RunState,
         events: &[Event],
-    ) -> Vec<(NodeIdx, NodeIdx, u32)> {
-        crate::map::instances_wanted(dag, state, events)
+    ) -> Vec<Wanted> {
+        crate::map::instances_wanted(dag, plan, state, events)
     }
 
     /// The nodes `event` reads or may change; the store loads exactly these.

@@ -40,7 +40,8 @@ impl Tx<'_> {
         idx: NodeIdx,
         ns: NodeState,
     ) -> bool {
-        if needs_approval(plan, idx) {
+        // A map node's instances each wait for their own approval.
+        if needs_approval(plan, idx) && dag.for_each(idx).is_none() {
             let mut ns = ns;
             ns.status = NodeStatus::WaitingApproval;
             self.out.actions.push(Action::Park { node: idx });
@@ -69,7 +70,7 @@ impl Tx<'_> {
     }
 }
 
-fn needs_approval(plan: &Plan, idx: NodeIdx) -> bool {
+pub(crate) fn needs_approval(plan: &Plan, idx: NodeIdx) -> bool {
     let found = plan.nodes.get(idx as usize);
     debug_assert!(found.is_some(), "node {idx} missing from the plan");
     found.is_some_and(|n| n.approval)

@@ -99,8 +99,12 @@ pub struct MapState {
     pub items: u32,
     /// Lowest item that may not have started yet.
     pub next: u32,
-    /// Instances queued, running or retrying.
+    /// Instances waiting for approval, queued, running or retrying: the
+    /// ones `max_parallel` bounds.
     pub active: u32,
+    /// Of the active instances, those waiting for approval. The node reads
+    /// as `waiting_approval` while every active instance waits.
+    pub parked: u32,
     /// Instances that succeeded.
     pub succeeded: u32,
     /// The first instance that failed for good: no new instance starts and

@@ -16,6 +16,7 @@ mod kind_check;
 pub mod limits;
 mod map;
 mod map_check;
+mod map_gate;
 mod model;
 mod plan;
 mod schema;
@@ -27,7 +28,7 @@ mod validate_impl;
 
 pub use advance::{
     advance, Action, Event, Expansion, Fact, Facts, NodeFailure, NodeState, Outcome, RunState,
-    Transition,
+    Transition, Wanted,
 };
 pub use backoff::Backoff;
 pub use condition::{

@@ -3,9 +3,11 @@
 //! results, and resuming a retried map node. Instances are addressed by
 //! slots (`instance.rs`); the node's [`MapState`] counts them.
 
-use crate::advance_impl::{decided_by, Tx};
+use crate::advance_impl::{decided_by, needs_approval, Tx};
+use crate::map_gate::is_open;
 use crate::*;
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 
 impl Tx<'_> {
     /// Expand the ready map node `idx`: resolve its `for_each` against the
@@ -34,26 +36,36 @@ impl Tx<'_> {
         };
         let n = u32::try_from(items.len()).unwrap_or(u32::MAX);
         let queued = fe.max_parallel.map_or(n, |p| p.min(n));
+        let parked = needs_approval(plan, idx);
         let map = MapState {
             items: n,
             next: queued,
             active: queued,
+            parked: if parked { queued } else { 0 },
             succeeded: 0,
             failed_item: None,
         };
         ns.map = Some(map);
+        let status = if parked {
+            NodeStatus::WaitingApproval
+        } else {
+            NodeStatus::Queued
+        };
         for item in 0..queued {
             let slot = instance_slot(idx, item);
             // The row is inserted with this state (the expansion below).
-            self.state
-                .nodes
-                .insert(slot, NodeState::instance(NodeStatus::Queued));
-            self.out.actions.push(Action::Enqueue { node: slot });
+            self.state.nodes.insert(slot, NodeState::instance(status));
+            self.out.actions.push(if parked {
+                Action::Park { node: slot }
+            } else {
+                Action::Enqueue { node: slot }
+            });
         }
         self.out.expansions.push(Expansion {
             node: idx,
             items,
             queued,
+            parked,
         });
         self.map_settled(idx, ns, map)
     }
@@ -117,6 +129,7 @@ impl Tx<'_> {
             items: map.items,
             next: 0,
             active: 0,
+            parked: 0,
             succeeded: u32::try_from(succeeded).unwrap_or(u32::MAX),
             failed_item: None,
         };
@@ -124,14 +137,15 @@ impl Tx<'_> {
         self.map_settled(idx, ns, map)
     }
 
-    /// Queue pending instances of `idx` from `map.next` on, lowest item
-    /// first, while fewer than `max_parallel` are active. Only loaded
+    /// Start pending instances of `idx` from `map.next` on, lowest item
+    /// first, while fewer than `max_parallel` are active: queue them, or
+    /// park them when the node's agent needs approval. Only loaded
     /// instances are candidates (the store loads those
     /// [`RunState::instances_wanted`] names).
     fn start_instances(
         &mut self,
         dag: &ValidatedDag,
-        _plan: &Plan,
+        plan: &Plan,
         idx: NodeIdx,
         mut map: MapState,
     ) -> MapState {
@@ -151,9 +165,15 @@ impl Tx<'_> {
             let Some((slot, mut is)) = found else {
                 break;
             };
-            is.status = NodeStatus::Queued;
+            if needs_approval(plan, idx) {
+                is.status = NodeStatus::WaitingApproval;
+                self.out.actions.push(Action::Park { node: slot });
+                map.parked += 1;
+            } else {
+                is.status = NodeStatus::Queued;
+                self.out.actions.push(Action::Enqueue { node: slot });
+            }
             self.set(slot, is);
-            self.out.actions.push(Action::Enqueue { node: slot });
             map.active += 1;
             map.next = Slot::of(slot).item().unwrap_or(map.items) + 1;
         }
@@ -162,11 +182,17 @@ impl Tx<'_> {
 
     /// Store `map` on the map node and finish the node when its instances
     /// are done: succeeded when all succeeded, failed once none is active
-    /// after one failed for good. Returns whether it finished.
-    fn map_settled(&mut self, idx: NodeIdx, mut ns: NodeState, map: MapState) -> bool {
+    /// after one failed for good. While some are active it is running, or
+    /// waiting for approval when every active one waits for its own.
+    /// Returns whether it finished.
+    pub(crate) fn map_settled(&mut self, idx: NodeIdx, mut ns: NodeState, map: MapState) -> bool {
         ns.map = Some(map);
         if map.active > 0 {
-            ns.status = NodeStatus::Running;
+            ns.status = if map.parked >= map.active {
+                NodeStatus::WaitingApproval
+            } else {
+                NodeStatus::Running
+            };
             self.set(idx, ns);
             return false;
         }
@@ -218,10 +244,7 @@ impl Tx<'_> {
         let Some(mut map) = ns.map else {
             return false;
         };
-        if is.status != NodeStatus::Running
-            || is.attempt != attempt
-            || ns.status != NodeStatus::Running
-        {
+        if is.status != NodeStatus::Running || is.attempt != attempt || !is_open(ns) {
             return false;
         }
         let policy = plan.node(node).retry.clamped();
@@ -247,6 +270,8 @@ impl Tx<'_> {
                 }
                 is.status = NodeStatus::Failed;
                 map.failed_item = Some(map.failed_item.map_or(item, |f| f.min(item)));
+                // No new instance starts: those waiting for approval end.
+                self.cancel_parked(node, &mut map);
             }
         }
         self.set(slot, is);
@@ -290,10 +315,28 @@ pub(crate) fn advance(
         Event::LeaseExpired { node, attempt } if is_instance(node) => {
             Some(tx.instance_finished(dag, plan, node, attempt, Outcome::Lost, jitter))
         }
-        // Approval gates the map node as a whole, before it expands.
-        Event::Approved { node } | Event::Rejected { node } if is_instance(node) => Some(false),
+        Event::Approved { node } if is_instance(node) => {
+            Some(tx.instance_gate(dag, plan, node, true))
+        }
+        Event::Rejected { node } if is_instance(node) => {
+            Some(tx.instance_gate(dag, plan, node, false))
+        }
+        // A map node that expanded gates each of its instances; one parked
+        // as a whole (stored before instances had their own gates) is
+        // approved or rejected as a node.
+        Event::Approved { node } if has_map(tx, dag, node) => {
+            Some(tx.node_gate(dag, plan, node, true))
+        }
+        Event::Rejected { node } if has_map(tx, dag, node) => {
+            Some(tx.node_gate(dag, plan, node, false))
+        }
         _ => None,
     }
+}
+
+/// Whether `node` is a map node that expanded.
+pub(crate) fn has_map(tx: &Tx<'_>, dag: &ValidatedDag, node: NodeIdx) -> bool {
+    dag.for_each(node).is_some() && tx.state.nodes.get(&node).is_some_and(|s| s.map.is_some())
 }
 
 /// The view of an event that names an instance: the instance, its node,
@@ -323,29 +366,60 @@ pub(crate) fn view(dag: &ValidatedDag, event: &Event) -> Option<Vec<NodeIdx>> {
 
 pub(crate) fn instances_wanted(
     dag: &ValidatedDag,
+    plan: &Plan,
     state: &RunState,
     events: &[Event],
-) -> Vec<(NodeIdx, NodeIdx, u32)> {
-    let mut per_node: std::collections::BTreeMap<NodeIdx, u32> = Default::default();
+) -> Vec<Wanted> {
+    let mut started: BTreeMap<NodeIdx, u32> = BTreeMap::new();
+    let mut gated: BTreeSet<NodeIdx> = BTreeSet::new();
     for e in events {
-        if let Event::Finished { node, .. } | Event::LeaseExpired { node, .. } = *e {
-            if is_instance(node) {
-                *per_node.entry(owner(node)).or_default() += 1;
+        match *e {
+            Event::Finished { node, outcome, .. } if is_instance(node) => {
+                *started.entry(owner(node)).or_default() += 1;
+                if outcome != Outcome::Succeeded {
+                    gated.insert(owner(node));
+                }
             }
+            Event::LeaseExpired { node, .. } if is_instance(node) => {
+                *started.entry(owner(node)).or_default() += 1;
+                gated.insert(owner(node));
+            }
+            Event::Rejected { node } => {
+                gated.insert(owner(node));
+            }
+            Event::Approved { node } if !is_instance(node) => {
+                gated.insert(node);
+            }
+            _ => {}
         }
     }
-    per_node
+    let map_of = |n: NodeIdx| state.nodes.get(&n).and_then(|s| s.map);
+    let mut out: Vec<Wanted> = started
         .into_iter()
         .filter(|(n, _)| dag.for_each(*n).is_some_and(|fe| fe.max_parallel.is_some()))
         .filter_map(|(n, count)| {
-            let map = state.nodes.get(&n)?.map?;
-            (map.next < map.items).then(|| {
-                (
-                    instance_slot(n, map.next),
-                    instance_slot(n, map.items),
-                    count,
-                )
+            let map = map_of(n)?;
+            (map.next < map.items).then(|| Wanted {
+                from: instance_slot(n, map.next),
+                to: instance_slot(n, map.items),
+                status: NodeStatus::Pending,
+                limit: count,
             })
         })
-        .collect()
+        .collect();
+    out.extend(
+        gated
+            .into_iter()
+            .filter(|&n| dag.for_each(n).is_some() && needs_approval(plan, n))
+            .filter_map(|n| {
+                let map = map_of(n)?;
+                (map.parked > 0).then(|| Wanted {
+                    from: instance_slot(n, 0),
+                    to: instance_slot(n, map.items),
+                    status: NodeStatus::WaitingApproval,
+                    limit: map.parked,
+                })
+            }),
+    );
+    out
 }

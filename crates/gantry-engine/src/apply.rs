@@ -39,7 +39,7 @@ pub(crate) async fn advance_heads_with(
             continue;
         }
         let events: Vec<Event> = results.iter().map(PendingResult::event).collect();
-        let mut state = crate::load::state_for(tx, &dag, head, &events).await?;
+        let mut state = crate::load::state_for(tx, &dag, &plan, head, &events).await?;
         let mut t = Transition::default();
         for event in events {
             t.absorb(advance(&dag, &plan, &mut state, event, rand::random()));

@@ -189,13 +189,18 @@ impl Engine {
     ) -> Result<RunStatus> {
         let dag = self.cache.dag(&self.store, head.workflow_id).await?;
         let plan = self.cache.plan(&self.store, &head.plan_hash).await?;
-        let mut state = crate::load::state_for(tx, &dag, head, &[event]).await?;
+        let mut state = crate::load::state_for(tx, &dag, &plan, head, &[event]).await?;
         let t = advance(&dag, &plan, &mut state, event, rand::random());
         if t.changed.is_empty() {
             if let Event::Approved { node } | Event::Rejected { node } = event {
+                let what = match gantry_dag::Slot::of(node) {
+                    gantry_dag::Slot::Node(n) => format!("node {:?}", dag.node(n).id),
+                    gantry_dag::Slot::Instance { node, item } => {
+                        format!("instance {item} of node {:?}", dag.node(node).id)
+                    }
+                };
                 return Err(Error::Conflict(format!(
-                    "node {:?} is not waiting for approval",
-                    dag.node(node).id
+                    "{what} is not waiting for approval"
                 )));
             }
         }
@@ -253,9 +258,11 @@ impl Engine {
         self.apply(run, Event::Retry).await
     }
 
-    /// Approve a node in `waiting_approval` (by node id).
-    pub async fn approve(&self, run: Uuid, node_id: &str) -> Result<RunStatus> {
-        let node = self.node_idx(run, node_id).await?;
+    /// Approve a node in `waiting_approval` (by node id). For a `for_each`
+    /// node, `index` approves that instance alone; without it, every
+    /// instance that waits is approved.
+    pub async fn approve(&self, run: Uuid, node_id: &str, index: Option<u32>) -> Result<RunStatus> {
+        let node = self.gate_idx(run, node_id, index).await?;
         let parked_at = self.store.node_ready_at(run, node).await?;
         let status = self.apply(run, Event::Approved { node }).await?;
         if let Some(at) = parked_at {
@@ -265,13 +272,16 @@ impl Engine {
         Ok(status)
     }
 
-    /// Reject a node in `waiting_approval`: it fails, its dependents are skipped.
-    pub async fn reject(&self, run: Uuid, node_id: &str) -> Result<RunStatus> {
-        let node = self.node_idx(run, node_id).await?;
+    /// Reject a node in `waiting_approval`: it fails, its dependents are
+    /// skipped. `index` as in [`Engine::approve`].
+    pub async fn reject(&self, run: Uuid, node_id: &str, index: Option<u32>) -> Result<RunStatus> {
+        let node = self.gate_idx(run, node_id, index).await?;
         self.apply(run, Event::Rejected { node }).await
     }
 
-    async fn node_idx(&self, run: Uuid, node_id: &str) -> Result<NodeIdx> {
+    /// What an approval names: node `node_id` of the run, or its instance
+    /// `index` (only a `for_each` node has instances).
+    async fn gate_idx(&self, run: Uuid, node_id: &str, index: Option<u32>) -> Result<NodeIdx> {
         let summary = self
             .store
             .get_run(run)
@@ -283,8 +293,31 @@ impl Engine {
             .await?
             .ok_or_else(|| Error::Corrupt(format!("workflow of run {run} missing")))?;
         let dag = self.cache.dag(&self.store, rec.id).await?;
-        dag.idx(node_id)
-            .ok_or_else(|| Error::NodeNotFound(node_id.to_owned()))
+        let node = dag
+            .idx(node_id)
+            .ok_or_else(|| Error::NodeNotFound(node_id.to_owned()))?;
+        let Some(index) = index else {
+            return Ok(node);
+        };
+        let problem = |message: String| {
+            Error::Invalid(vec![gantry_dag::Problem {
+                field: "index".into(),
+                code: "bad_value",
+                message,
+            }])
+        };
+        let fe = dag.for_each(node).ok_or_else(|| {
+            problem(format!(
+                "node {node_id:?} has no for_each: only its instances take an index"
+            ))
+        })?;
+        if index >= fe.max_items {
+            return Err(problem(format!(
+                "index {index} is past node {node_id:?}'s max_items ({})",
+                fe.max_items
+            )));
+        }
+        Ok(gantry_dag::instance_slot(node, index))
     }
 
     /// List nodes whose every try died with its worker as dead jobs of

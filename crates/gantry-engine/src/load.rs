@@ -1,9 +1,10 @@
 //! Loading what the pure state machine needs to apply a batch of events to
-//! one run: the nodes of their views, the instances a map node may start,
+//! one run: the nodes of their views, the instances a map node may start
+//! or gate,
 //! and the facts that conditions and `for_each` templates read.
 
 use crate::Result;
-use gantry_dag::{Event, NodeIdx, RunState, ValidatedDag};
+use gantry_dag::{Event, NodeIdx, Plan, RunState, ValidatedDag};
 use gantry_store::{RunHead, RunTx};
 use std::collections::BTreeSet;
 
@@ -11,14 +12,14 @@ use std::collections::BTreeSet;
 pub(crate) async fn state_for(
     tx: &mut RunTx<'_>,
     dag: &ValidatedDag,
+    plan: &Plan,
     head: &RunHead,
     events: &[Event],
 ) -> Result<RunState> {
     let view = union_view(dag, events);
     let mut state = tx.load_state(head, view.as_deref()).await?;
-    for wanted in RunState::instances_wanted(dag, &state, events) {
-        tx.load_pending_instances(head.id, wanted, &mut state)
-            .await?;
+    for wanted in RunState::instances_wanted(dag, plan, &state, events) {
+        tx.load_instances(head.id, wanted, &mut state).await?;
     }
     // The run's id and input too: a condition may read only those. Loaded
     // only for a workflow with conditions or maps: no query on the hot path.

@@ -33,7 +33,8 @@ pub type InstanceCounts = BTreeMap<String, u64>;
 
 impl RunTx<'_> {
     /// Insert the instances of each expansion: item `i` at its slot, named
-    /// `NODE[i]`, queued for the first `queued`, pending after.
+    /// `NODE[i]`, ready for the first `queued` (queued, or waiting for
+    /// approval when the expansion is `parked`), pending after.
     pub(crate) async fn insert_instances(
         &mut self,
         run: Uuid,
@@ -57,10 +58,15 @@ impl RunTx<'_> {
                 queued.push(i < e.queued);
             }
             let items: Vec<&Value> = e.items.iter().collect();
+            let ready = if e.parked {
+                NodeStatus::WaitingApproval
+            } else {
+                NodeStatus::Queued
+            };
             sqlx::query(
                 "INSERT INTO nodes (run_id, idx, node_id, agent, queue, status, item, queued_at)
                  SELECT $1, t.idx, t.node_id, $5, $6,
-                        CASE WHEN t.queued THEN 'queued' ELSE 'pending' END, t.item,
+                        CASE WHEN t.queued THEN $8 ELSE 'pending' END, t.item,
                         CASE WHEN t.queued THEN clock_timestamp() END
                  FROM unnest($2::int[], $3::text[], $4::jsonb[], $7::bool[])
                       AS t(idx, node_id, item, queued)",
@@ -72,6 +78,7 @@ impl RunTx<'_> {
             .bind(&p.agent)
             .bind(&p.queue)
             .bind(&queued)
+            .bind(ready.as_str())
             .execute(&mut *self.tx)
             .await?;
         }

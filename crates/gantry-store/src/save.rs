@@ -211,7 +211,7 @@ impl RunTx<'_> {
         let mut tries = Vec::with_capacity(n);
         let mut waiting = Vec::with_capacity(n);
         let mut delay_ms: Vec<Option<i64>> = Vec::with_capacity(n);
-        let mut maps: [Vec<Option<i32>>; 5] = Default::default();
+        let mut maps: [Vec<Option<i32>>; 6] = Default::default();
         let mut ended = Vec::new();
         for &i in changed {
             let Some(s) = state.nodes.get(&i) else {
@@ -232,6 +232,7 @@ impl RunTx<'_> {
             maps[2].push(m.map(|m| i32_of(m.active)));
             maps[3].push(m.map(|m| i32_of(m.succeeded)));
             maps[4].push(m.and_then(|m| m.failed_item).map(i32_of));
+            maps[5].push(m.map(|m| i32_of(m.parked)));
             errors.push(match s.status {
                 NodeStatus::Skipped => Some(skip_text(s.skip_reason)),
                 NodeStatus::Failed => failures.get(&i).map(String::as_str),
@@ -293,6 +294,7 @@ impl RunTx<'_> {
             .bind(&maps[2])
             .bind(&maps[3])
             .bind(&maps[4])
+            .bind(&maps[5])
             .execute(&mut *self.tx)
             .await?;
         if !ended.is_empty() {

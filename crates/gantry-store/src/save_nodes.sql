@@ -3,8 +3,8 @@
 -- $6 waiting_on, $7 retry delay (ms), $8 the error text the state machine
 -- gave (a skipped node's reason, a failed condition's cause), $9 whether the
 -- node's pending result was processed, $11 failed parents, $12 skipped
--- parents, $13 the skip reason, $14..$18 a map node's instance counts
--- (items, next item, active, succeeded, first failed item), $10 the longest retry
+-- parents, $13 the skip reason, $14..$18 and $19 a map node's instance counts
+-- (items, next item, active, succeeded, first failed item; parked), $10 the longest retry
 -- delay (ms; gantry_dag::limits::MAX_DELAY_MS): even a delay past it can
 -- never make the timestamp arithmetic fail with "interval out of range".
 -- Two forms, made by save.rs from the /*...*/ markers: a narrow batch (at
@@ -33,6 +33,7 @@ SET status = s.status,
     items_active = s.items_active,
     items_succeeded = s.items_succeeded,
     failed_item = s.failed_item,
+    items_parked = s.items_parked,
     pending_advance = CASE WHEN s.processed THEN false ELSE n.pending_advance END,
     -- queued_at is when the node became ready: queued, or parked for approval
     -- (what the approval wait is measured from).
@@ -69,10 +70,10 @@ FROM (
     SELECT t.*/*TID*/, a.output AS a_output, a.error AS a_error, a.attempt AS a_attempt
     FROM unnest($2::int[], $3::text[], $4::int[], $5::int[], $6::int[], $7::bigint[], $9::bool[],
                 $8::text[], $11::int[], $12::int[], $13::text[],
-                $14::int[], $15::int[], $16::int[], $17::int[], $18::int[])
+                $14::int[], $15::int[], $16::int[], $17::int[], $18::int[], $19::int[])
         AS t(idx, status, attempt, tries, waiting_on, delay_ms, processed,
              given_error, failed_parents, skipped_parents, skip_reason,
-             items, next_item, items_active, items_succeeded, failed_item)
+             items, next_item, items_active, items_succeeded, failed_item, items_parked)
     /*PROBE*/
     -- A fenced (OFFSET 0) LATERAL lookup is one probe of the primary key per
     -- row. As a plain join, a new run's id (UUIDv7, past the histogram) made

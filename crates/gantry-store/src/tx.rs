@@ -10,7 +10,9 @@
 
 use crate::rows::{i32_of, node_status, run_status, u32_of};
 use crate::{AttemptResult, PendingResult, Result, RunHead};
-use gantry_dag::{Fact, Facts, MapState, NodeIdx, NodeState, Outcome, RunState, SkipReason};
+use gantry_dag::{
+    Fact, Facts, MapState, NodeIdx, NodeState, Outcome, RunState, SkipReason, Wanted,
+};
 use sqlx::{Postgres, Transaction};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -72,6 +74,7 @@ struct StateRow {
     items_active: Option<i32>,
     items_succeeded: Option<i32>,
     failed_item: Option<i32>,
+    items_parked: Option<i32>,
 }
 
 impl StateRow {
@@ -87,6 +90,7 @@ impl StateRow {
             items: u32_of(items),
             next: u32_of(self.next_item.unwrap_or(0)),
             active: u32_of(self.items_active.unwrap_or(0)),
+            parked: u32_of(self.items_parked.unwrap_or(0)),
             succeeded: u32_of(self.items_succeeded.unwrap_or(0)),
             failed_item: self.failed_item.map(u32_of),
         });
@@ -106,7 +110,8 @@ impl StateRow {
 
 /// The columns of a [`StateRow`].
 const STATE_COLS: &str = "idx, status, attempt, tries, waiting_on, failed_parents, \
-     skipped_parents, skip_reason, items, next_item, items_active, items_succeeded, failed_item";
+     skipped_parents, skip_reason, items, next_item, items_active, items_succeeded, failed_item, \
+     items_parked";
 
 #[derive(sqlx::FromRow)]
 struct FactRow {
@@ -335,24 +340,25 @@ impl<'c> RunTx<'c> {
         })
     }
 
-    /// Add to `state` up to `limit` pending instances with slots in
-    /// `from..to`, lowest first: the candidates a map node may start (see
-    /// [`RunState::instances_wanted`]).
-    pub async fn load_pending_instances(
+    /// Add to `state` the instances `wanted` names: up to its limit of
+    /// those in its slot range and status, lowest first (the candidates a
+    /// map node may start or gate, see [`RunState::instances_wanted`]).
+    pub async fn load_instances(
         &mut self,
         run: Uuid,
-        (from, to, limit): (NodeIdx, NodeIdx, u32),
+        wanted: Wanted,
         state: &mut RunState,
     ) -> Result<()> {
         let rows: Vec<StateRow> = sqlx::query_as(&format!(
             "SELECT {STATE_COLS} FROM nodes
-             WHERE run_id = $1 AND idx >= $2 AND idx < $3 AND status = 'pending'
+             WHERE run_id = $1 AND idx >= $2 AND idx < $3 AND status = $5
              ORDER BY idx LIMIT $4"
         ))
         .bind(run)
-        .bind(i32_of(from))
-        .bind(i32_of(to))
-        .bind(i64::from(limit))
+        .bind(i32_of(wanted.from))
+        .bind(i32_of(wanted.to))
+        .bind(i64::from(wanted.limit))
+        .bind(wanted.status.as_str())
         .fetch_all(&mut *self.tx)
         .await?;
         for r in rows {

@@ -246,7 +246,35 @@ pub(crate) async fn retry(
     Ok(Json(load_run(&ctx, id).await?))
 }
 
-/// Approve a node waiting for approval: it is queued.
+/// Which gate an approval or rejection decides; parsed by hand so a bad
+/// index is a 422 that names it.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct GateQuery {
+    /// The instance (item index, from 0) of a `for_each` node to decide
+    /// alone; without it, every instance of the node that waits is decided.
+    #[param(value_type = Option<u32>)]
+    index: Option<String>,
+}
+
+impl GateQuery {
+    fn index(self) -> Result<Option<u32>> {
+        let Some(raw) = non_empty(self.index) else {
+            return Ok(None);
+        };
+        raw.parse::<u32>().map(Some).map_err(|_| {
+            Error::invalid(
+                "index",
+                "bad_value",
+                format!("index must be a whole number (an item's index, from 0), got {raw:?}"),
+            )
+        })
+    }
+}
+
+/// Approve a node waiting for approval: it is queued. For a `for_each`
+/// node each instance has its own gate: `index` approves one, and without
+/// it every instance that waits is approved.
 #[utoipa::path(
     post,
     path = "/v1/runs/{id}/nodes/{node}/approve",
@@ -254,6 +282,7 @@ pub(crate) async fn retry(
     params(
         ("id" = String, Path, description = "run id (uuid)"),
         ("node" = String, Path, description = "node id"),
+        GateQuery,
     ),
     responses(
         (status = 200, description = "the run after approving", body = Object),
@@ -264,14 +293,18 @@ pub(crate) async fn retry(
 pub(crate) async fn approve(
     State(ctx): State<Ctx>,
     PathParams((id, node)): PathParams<(String, String)>,
+    QueryParams(q): QueryParams<GateQuery>,
 ) -> Result<Json<RunDetail>> {
     let id = path_run_id(&id)?;
     let node = path_name(&node, "node")?;
-    ctx.engine().approve(id, node).await?;
+    ctx.engine().approve(id, node, q.index()?).await?;
     Ok(Json(load_run(&ctx, id).await?))
 }
 
 /// Reject a node waiting for approval: it fails, its dependents are skipped.
+/// For a `for_each` node, `index` rejects one instance (the node fails,
+/// and instances still waiting are cancelled); without it, every instance
+/// that waits is rejected.
 #[utoipa::path(
     post,
     path = "/v1/runs/{id}/nodes/{node}/reject",
@@ -279,6 +312,7 @@ pub(crate) async fn approve(
     params(
         ("id" = String, Path, description = "run id (uuid)"),
         ("node" = String, Path, description = "node id"),
+        GateQuery,
     ),
     responses(
         (status = 200, description = "the run after rejecting", body = Object),
@@ -289,9 +323,10 @@ pub(crate) async fn approve(
 pub(crate) async fn reject(
     State(ctx): State<Ctx>,
     PathParams((id, node)): PathParams<(String, String)>,
+    QueryParams(q): QueryParams<GateQuery>,
 ) -> Result<Json<RunDetail>> {
     let id = path_run_id(&id)?;
     let node = path_name(&node, "node")?;
-    ctx.engine().reject(id, node).await?;
+    ctx.engine().reject(id, node, q.index()?).await?;
     Ok(Json(load_run(&ctx, id).await?))
 }

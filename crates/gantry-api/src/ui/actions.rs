@@ -39,7 +39,7 @@ pub(crate) async fn approve(
 ) -> UiResult<Redirect> {
     let id = run_id(&id)?;
     let node = name(&node, "node")?;
-    ctx.engine().approve(id, node).await?;
+    ctx.engine().approve(id, node, None).await?;
     tracing::info!(run = %id, node, "node approved from the dashboard");
     Ok(back_to_run(id))
 }
@@ -50,7 +50,7 @@ pub(crate) async fn reject(
 ) -> UiResult<Redirect> {
     let id = run_id(&id)?;
     let node = name(&node, "node")?;
-    ctx.engine().reject(id, node).await?;
+    ctx.engine().reject(id, node, None).await?;
     tracing::info!(run = %id, node, "node rejected from the dashboard");
     Ok(back_to_run(id))
 }

@@ -1,6 +1,7 @@
 //! Shared test helpers: building DAGs and plans from parent lists.
 #![allow(dead_code)]
 
+pub(crate) mod map_sim;
 pub(crate) mod scenario;
 pub(crate) mod sim;
 
