@@ -2,7 +2,8 @@
 //! 1 and 1,000, too many items, the output in item order although
 //! instances finish out of order, `max_parallel` measured from the stored
 //! attempts, a failing instance named by index and retried alone, the
-//! instances route, and the registration 422s.
+//! instances route, the registration 422s, and each instance's own
+//! approval gate.
 
 mod common;
 
@@ -230,4 +231,119 @@ async fn bad_for_each_definitions_are_422s_naming_each_field() {
             ("nodes[4].max_parallel", "bad_value"),
         ],
     );
+}
+
+/// The indexes of `m`'s instances of run `id` in `status`.
+async fn indexes_in(env: &Env, id: &str, status: &str) -> Vec<u64> {
+    let (code, page) = env
+        .get(&format!("/v1/runs/{id}/nodes/m/instances?status={status}"))
+        .await;
+    assert_eq!(code, 200, "{page}");
+    page["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["index"].as_u64().unwrap())
+        .collect()
+}
+
+/// A workflow whose map node runs `echo` behind an approval gate.
+async fn gated_env(env: &Env) {
+    env.builtin_agents().await;
+    env.agent(
+        json!({"name": "gated-echo", "runtime": "builtin", "builtin": "echo",
+                     "approval": "required", "timeout_s": 30}),
+    )
+    .await;
+    env.workflow(mapped("gated", "gated-echo", json!({}))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_instance_of_a_gated_map_waits_for_its_own_approval() {
+    let mut env = Env::new().await;
+    let _dev = env.dev(&[]).await;
+    gated_env(&env).await;
+    let id = env.start("gated", json!({"items": ["a", "b", "c"]})).await;
+    let run = env
+        .wait_node(&id, "m", "waiting_approval", RUN_TIMEOUT)
+        .await;
+    let m = node_of(&run, "m");
+    assert_eq!(m["instances"]["waiting_approval"], 3, "{m:#}");
+    assert_eq!(indexes_in(&env, &id, "waiting_approval").await, [0, 1, 2]);
+
+    // Bad indexes name the field; a node without for_each takes none.
+    for (path, code) in [
+        ("m/approve?index=abc", 422),
+        ("m/approve?index=-1", 422),
+        ("src/approve?index=0", 422),
+        ("m/approve?index=7", 409),
+    ] {
+        let (status, body) = env
+            .post(&format!("/v1/runs/{id}/nodes/{path}"), &json!({}))
+            .await;
+        assert_eq!(status, code, "{path}: {body}");
+    }
+    let (_, body) = env
+        .post(
+            &format!("/v1/runs/{id}/nodes/m/approve?index=abc"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(body["error"]["details"][0]["field"], "index", "{body}");
+
+    // Approving instance 1 runs it alone.
+    let (status, body) = env
+        .post(
+            &format!("/v1/runs/{id}/nodes/m/approve?index=1"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    common::eventually("instance 1 to succeed", RUN_TIMEOUT, || async {
+        let done = indexes_in(&env, &id, "succeeded").await;
+        if done == [1] {
+            Ok(())
+        } else {
+            Err(json!(done))
+        }
+    })
+    .await;
+    assert_eq!(indexes_in(&env, &id, "waiting_approval").await, [0, 2]);
+    let (status, body) = env
+        .post(
+            &format!("/v1/runs/{id}/nodes/m/approve?index=1"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 409, "instance 1 no longer waits: {body}");
+
+    // Approving the node approves every instance still waiting.
+    let (status, body) = env
+        .post(&format!("/v1/runs/{id}/nodes/m/approve"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let run = env.wait_run(&id, RUN_TIMEOUT).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(node_of(&run, "m")["output"], json!(["a", "b", "c"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejecting_one_instance_fails_the_node_by_its_index_and_cancels_the_waiting_ones() {
+    let mut env = Env::new().await;
+    let _dev = env.dev(&[]).await;
+    gated_env(&env).await;
+    let id = env.start("gated", json!({"items": [1, 2, 3]})).await;
+    env.wait_node(&id, "m", "waiting_approval", RUN_TIMEOUT)
+        .await;
+    let (status, body) = env
+        .post(&format!("/v1/runs/{id}/nodes/m/reject?index=2"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let run = env.wait_run(&id, RUN_TIMEOUT).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let m = node_of(&run, "m");
+    assert_eq!(m["error"], "instance 2 failed: rejected", "{m:#}");
+    assert_eq!(indexes_in(&env, &id, "failed").await, [2]);
+    assert_eq!(indexes_in(&env, &id, "cancelled").await, [0, 1]);
+    assert_eq!(node_of(&run, "j")["status"], "skipped");
 }
