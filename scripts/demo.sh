@@ -45,19 +45,20 @@ done
 
 # The triage (SPEC 2.1): a patch per finding only when the scan found any,
 # a child security-review per repository, an alert on any failure and a
-# report in any case. The patcher needs approval: approve its node once it
-# is parked, then follow the run to its end and print its output.
+# report in any case. The patcher needs approval, and each of its instances
+# has its own gate (4 at a time, max_parallel): approve the node whenever it
+# waits, then follow the run to its end and print its output.
 "$GANTRY" workflows apply -f examples/security-triage.json
 started="$("$GANTRY" runs start security-triage --input "$(cat examples/security-triage-input.json)")"
 echo "$started"
 id="${started#run }"; id="${id%% started}"
-for _ in $(seq 1 300); do
+for _ in $(seq 1 600); do
   shown="$("$GANTRY" runs show "$id")"
   if grep -qE '^ +fix +waiting_approval' <<<"$shown"; then
-    "$GANTRY" runs approve "$id" fix
-    break
+    # A 409 means its instances started since the read: look again.
+    "$GANTRY" runs approve "$id" fix || true
   fi
-  grep -qE '^ +fix +(pending|waiting_approval)( |$)' <<<"$shown" || break
+  grep -qE '^ +fix +(pending|waiting_approval|running)( |$)' <<<"$shown" || break
   sleep 0.2
 done
 "$GANTRY" runs wait "$id"

@@ -41,13 +41,32 @@ async fn the_security_triage_example_succeeds_with_its_children() {
     let repos = input["repos"].as_array().map_or(0, Vec::len);
     let id = env.start("security-triage", input).await;
 
-    // The patcher needs approval: the map node parks once.
-    env.wait_node(&id, "fix", "waiting_approval", RUN_TIMEOUT)
-        .await;
-    let (status, body) = env
-        .post(&format!("/v1/runs/{id}/nodes/fix/approve"), &json!({}))
-        .await;
-    assert_eq!(status, 200, "{body}");
+    // The patcher needs approval, and each instance has its own gate: with
+    // max_parallel 4, the next instances park as earlier ones finish.
+    // Approving the node approves every instance that waits at the time.
+    let approvals = std::cell::Cell::new(0);
+    let run = common::eventually("the fix node to finish", RUN_TIMEOUT, || async {
+        let run = env.run(&id).await;
+        match node_of(&run, "fix")["status"].as_str() {
+            Some("succeeded" | "failed" | "skipped" | "cancelled") => return Ok(run),
+            Some("waiting_approval") => {
+                let (status, body) = env
+                    .post(&format!("/v1/runs/{id}/nodes/fix/approve"), &json!({}))
+                    .await;
+                // 409: the instances started or ended since the read.
+                assert!(status == 200 || status == 409, "{status} {body}");
+                approvals.set(approvals.get() + 1);
+            }
+            _ => {}
+        }
+        Err(run)
+    })
+    .await;
+    assert!(
+        approvals.get() >= 1,
+        "the fix node never waited for approval"
+    );
+    assert_eq!(node_of(&run, "fix")["status"], "succeeded", "{run:#}");
     let run = env.wait_run(&id, RUN_TIMEOUT).await;
     assert_eq!(run["status"], "succeeded", "{run:#}");
 
