@@ -1,13 +1,16 @@
 //! `for_each` in the pure state machine: expansion, `max_parallel`, the
 //! fan-in, a failing instance, retry of only the failed instances, and a
-//! property test over random sizes, outcomes and event orders (shuffled
-//! and duplicated) against an oracle that knows only the items' fates.
+//! property test over random sizes, outcomes, approval gates and event
+//! orders (shuffled and duplicated) against an oracle that knows only the
+//! items' fates.
 
 mod common;
 
 use common::map_sim::{fin, Sim, JOIN, MAP};
 use common::{FATAL, FLAKY, MAX_ATTEMPTS, OK};
-use gantry_dag::{instance_slot, Event, NodeFailure, NodeStatus, Outcome, RunStatus, Slot};
+use gantry_dag::{
+    instance_slot, Event, NodeFailure, NodeIdx, NodeStatus, Outcome, RunStatus, Slot,
+};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -181,9 +184,14 @@ proptest! {
     fn maps_of_random_sizes_end_as_their_items_imply(
         fates in fates(),
         parallel in prop::option::of(1u32..6),
+        gated in any::<bool>(),
         seed in any::<u64>(),
     ) {
-        let mut sim = Sim::new(parallel, "all_done");
+        let mut sim = if gated {
+            Sim::gated(parallel, "all_done")
+        } else {
+            Sim::new(parallel, "all_done")
+        };
         let n = fates.len();
         sim.source(Value::Array((0..n).map(|i| json!(i)).collect()));
         let mut rng = seed;
@@ -194,6 +202,23 @@ proptest! {
         let mut done_events: Vec<Event> = Vec::new();
         let mut failed_seen = false;
         for _ in 0..(n * 8 + 8) {
+            // A gated map parks each instance it starts: approve the node
+            // (every waiting one) or one instance at random.
+            let waiting: Vec<NodeIdx> = (0..n as u32)
+                .map(|i| instance_slot(MAP, i))
+                .filter(|s| sim.state.nodes.get(s).is_some_and(|x| x.status == NodeStatus::WaitingApproval))
+                .collect();
+            if !waiting.is_empty() {
+                prop_assert!(gated, "an ungated instance waits for approval");
+                if next() % 2 == 0 {
+                    let all = Event::Approved { node: MAP };
+                    prop_assert!(sim.apply(all), "approving the node");
+                } else {
+                    let e = Event::Approved { node: waiting[next() % waiting.len()] };
+                    prop_assert!(sim.apply(e), "approving an instance");
+                    done_events.push(e);
+                }
+            }
             let queued = sim.queued_instances();
             if queued.is_empty() {
                 break;
@@ -218,7 +243,7 @@ proptest! {
             }
             if next() % 4 == 0 {
                 let old = done_events[next() % done_events.len()];
-                prop_assert!(!sim.apply(old), "a replayed completion changed the run");
+                prop_assert!(!sim.apply(old), "a replayed event changed the run: {:?}", old);
             }
         }
         if let Some(p) = parallel {
