@@ -1,6 +1,7 @@
 //! The dashboard against real Postgres and Redis: every page answering 200
 //! with a session and the contract's ids and classes, bad input answering
-//! 400/404 pages, cursor paging, the overview's counts, and (in
+//! 400/404 pages, cursor paging, the overview's counts, a for_each
+//! instance approved alone from its instance page, and (in
 //! `ui/security.rs`) sessions, CSRF and cross-site refusals.
 
 mod common;
@@ -300,4 +301,94 @@ async fn overview_counts_runs_by_status_and_the_last_hour(pool: PgPool) {
         html.contains(r#"data-node="b" data-status="skipped""#),
         "{html}"
     );
+}
+
+#[sqlx::test(migrations = "../gantry-store/migrations")]
+async fn a_gated_map_instance_is_approved_alone_from_its_instance_page(pool: PgPool) {
+    let (app, _st) = ui_app(pool).await;
+    let agent = serde_json::json!({"name": "gated", "runtime": "builtin", "builtin": "echo",
+                                   "approval": "required"});
+    let r = send(
+        &app,
+        "POST",
+        "/v1/agents",
+        Some(Body::from(agent.to_string())),
+        &[BEARER],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    let def = serde_json::json!({"name": "fan", "nodes": [
+        {"id": "m", "agent": "gated", "for_each": "{{run.input.items}}", "input": "{{item}}"}
+    ]});
+    let r = send(
+        &app,
+        "POST",
+        "/v1/workflows",
+        Some(Body::from(def.to_string())),
+        &[BEARER],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    let start = serde_json::json!({"input": {"items": ["x", "y"]}});
+    let r = send(
+        &app,
+        "POST",
+        "/v1/workflows/fan/runs",
+        Some(Body::from(start.to_string())),
+        &[BEARER],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    let run = r.json["id"].as_str().unwrap().to_owned();
+
+    let cookie = session(&app).await;
+    let list = format!("/runs/{run}/nodes/m/instances");
+    let html = body(&page(&app, &cookie, &list).await);
+    for i in [0, 1] {
+        for (class, verb) in [("approve", "approve"), ("reject", "reject")] {
+            assert!(
+                html.contains(&format!(r#"action="{list}/{i}/{verb}""#)),
+                "{verb} form of instance {i}: {html}"
+            );
+            assert!(
+                html.contains(&format!(
+                    r#"class="{class}" type="submit" data-index="{i}""#
+                )),
+                "{html}"
+            );
+        }
+    }
+    let form = Some(Body::from(format!("csrf={}", csrf_of(&html))));
+    let r = send(
+        &app,
+        "POST",
+        &format!("{list}/1/approve"),
+        form,
+        &[
+            ("cookie", &cookie),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", body(&r));
+    assert_eq!(header(&r, "location"), list);
+    let r = send(
+        &app,
+        "GET",
+        &format!("/v1/runs/{run}/nodes/m/instances"),
+        None,
+        &[BEARER],
+    )
+    .await;
+    let statuses: Vec<&str> = r.json["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["waiting_approval", "queued"], "{}", r.json);
+    // The approved one has no buttons any more; the other keeps them.
+    let html = body(&page(&app, &cookie, &list).await);
+    assert!(html.contains(&format!(r#"action="{list}/0/approve""#)));
+    assert!(!html.contains(&format!(r#"action="{list}/1/approve""#)));
 }

@@ -55,6 +55,42 @@ pub(crate) async fn reject(
     Ok(back_to_run(id))
 }
 
+/// Approve or reject instance `index` of a `for_each` node from its
+/// instance page, then go back to that page.
+async fn decide_instance(
+    ctx: &Ctx,
+    (id, node, index): (String, String, u32),
+    approve: bool,
+) -> UiResult<Redirect> {
+    let id = run_id(&id)?;
+    let node = name(&node, "node")?;
+    if approve {
+        ctx.engine().approve(id, node, Some(index)).await?;
+    } else {
+        ctx.engine().reject(id, node, Some(index)).await?;
+    }
+    let verb = if approve { "approved" } else { "rejected" };
+    tracing::info!(run = %id, node, index, "instance {verb} from the dashboard");
+    Ok(Redirect::to(&format!(
+        "/runs/{id}/nodes/{}/instances",
+        enc(node)
+    )))
+}
+
+pub(crate) async fn approve_instance(
+    State(ctx): State<Ctx>,
+    UiPath(path): UiPath<(String, String, u32)>,
+) -> UiResult<Redirect> {
+    decide_instance(&ctx, path, true).await
+}
+
+pub(crate) async fn reject_instance(
+    State(ctx): State<Ctx>,
+    UiPath(path): UiPath<(String, String, u32)>,
+) -> UiResult<Redirect> {
+    decide_instance(&ctx, path, false).await
+}
+
 pub(crate) async fn replay(
     State(ctx): State<Ctx>,
     UiPath((queue, job)): UiPath<(String, String)>,

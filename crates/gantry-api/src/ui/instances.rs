@@ -1,10 +1,11 @@
 //! `GET /runs/{id}/nodes/{node}/instances`: a `for_each` node's instances
 //! in item order, 50 to a page by cursor, optionally by status (the same
 //! store query as the API's instances route), each with its item, status,
-//! attempts, times, error and child run.
+//! attempts, times, error and child run, and for an instance waiting for
+//! its approval the Approve and Reject buttons.
 
 use super::error::{UiError, UiPath, UiQuery, UiResult};
-use super::layout::{self, enc, page, pager, status, Nav};
+use super::layout::{self, csrf, enc, page, pager, status, Nav};
 use super::run_detail::run_id;
 use super::session::Session;
 use crate::Ctx;
@@ -82,7 +83,20 @@ pub(crate) async fn list(
                         tr.instance data-index=(i.index) data-status=(i.status.as_str()) {
                             td.num { (i.index) }
                             td.mono { (layout::cut(&i.item.to_string(), CELL_BYTES)) }
-                            td { (status(i.status.as_str())) }
+                            td {
+                                (status(i.status.as_str()))
+                                @if i.status == NodeStatus::WaitingApproval {
+                                    @let gate = format!("{base}/{}", i.index);
+                                    form.gate method="post" action={ (gate) "/approve" } {
+                                        (csrf(&session))
+                                        button.approve type="submit" data-index=(i.index) { "Approve" }
+                                    }
+                                    form.gate method="post" action={ (gate) "/reject" } {
+                                        (csrf(&session))
+                                        button.reject type="submit" data-index=(i.index) { "Reject" }
+                                    }
+                                }
+                            }
                             td.num { (i.attempts) }
                             td { (layout::time_opt(i.started_at.as_ref())) }
                             td.num {

@@ -42,6 +42,14 @@ pub(crate) fn routes(ctx: Ctx) -> Router<Ctx> {
         .route("/runs/{id}/cancel", post(actions::cancel))
         .route("/runs/{id}/retry", post(actions::retry))
         .route("/runs/{id}/nodes/{node}/instances", get(instances::list))
+        .route(
+            "/runs/{id}/nodes/{node}/instances/{index}/approve",
+            post(actions::approve_instance),
+        )
+        .route(
+            "/runs/{id}/nodes/{node}/instances/{index}/reject",
+            post(actions::reject_instance),
+        )
         .route("/runs/{id}/nodes/{node}/approve", post(actions::approve))
         .route("/runs/{id}/nodes/{node}/reject", post(actions::reject))
         .route("/workers", get(workers::page_handler))
