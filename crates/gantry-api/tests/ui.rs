@@ -308,38 +308,14 @@ async fn a_gated_map_instance_is_approved_alone_from_its_instance_page(pool: PgP
     let (app, _st) = ui_app(pool).await;
     let agent = serde_json::json!({"name": "gated", "runtime": "builtin", "builtin": "echo",
                                    "approval": "required"});
-    let r = send(
-        &app,
-        "POST",
-        "/v1/agents",
-        Some(Body::from(agent.to_string())),
-        &[BEARER],
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    create(&app, "/v1/agents", Some(agent)).await;
     let def = serde_json::json!({"name": "fan", "nodes": [
         {"id": "m", "agent": "gated", "for_each": "{{run.input.items}}", "input": "{{item}}"}
     ]});
-    let r = send(
-        &app,
-        "POST",
-        "/v1/workflows",
-        Some(Body::from(def.to_string())),
-        &[BEARER],
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    create(&app, "/v1/workflows", Some(def)).await;
     let start = serde_json::json!({"input": {"items": ["x", "y"]}});
-    let r = send(
-        &app,
-        "POST",
-        "/v1/workflows/fan/runs",
-        Some(Body::from(start.to_string())),
-        &[BEARER],
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
-    let run = r.json["id"].as_str().unwrap().to_owned();
+    let run = create(&app, "/v1/workflows/fan/runs", Some(start)).await;
+    let run = run["id"].as_str().unwrap().to_owned();
 
     let cookie = session(&app).await;
     let list = format!("/runs/{run}/nodes/m/instances");

@@ -111,3 +111,11 @@ pub struct MapState {
     /// the node fails once the active ones end.
     pub failed_item: Option<u32>,
 }
+
+impl MapState {
+    /// Note that instance `item` failed for good: the lowest such item is
+    /// the one the node's failure names.
+    pub(crate) fn fail_item(&mut self, item: u32) {
+        self.failed_item = Some(self.failed_item.map_or(item, |f| f.min(item)));
+    }
+}

@@ -269,7 +269,7 @@ impl Tx<'_> {
                     self.out.actions.push(Action::Bury { node: slot });
                 }
                 is.status = NodeStatus::Failed;
-                map.failed_item = Some(map.failed_item.map_or(item, |f| f.min(item)));
+                map.fail_item(item);
                 // No new instance starts: those waiting for approval end.
                 self.cancel_parked(node, &mut map);
             }

@@ -57,15 +57,7 @@ impl Tx<'_> {
         if !is_open(ns) {
             return false;
         }
-        let lo = instance_slot(node, 0);
-        let hi = instance_slot(node, map.items);
-        let parked: Vec<(NodeIdx, NodeState)> = self
-            .state
-            .nodes
-            .range(lo..hi)
-            .filter(|(_, s)| s.status == NodeStatus::WaitingApproval)
-            .map(|(&i, &s)| (i, s))
-            .collect();
+        let parked = self.parked_of(node, map);
         if parked.is_empty() {
             return false;
         }
@@ -94,8 +86,7 @@ impl Tx<'_> {
             } else {
                 is.status = NodeStatus::Failed;
                 map.active = map.active.saturating_sub(1);
-                let item = Slot::of(slot).item().unwrap_or(0);
-                map.failed_item = Some(map.failed_item.map_or(item, |f| f.min(item)));
+                map.fail_item(Slot::of(slot).item().unwrap_or(0));
             }
             self.set(slot, is);
         }
@@ -104,20 +95,24 @@ impl Tx<'_> {
         }
     }
 
+    /// The loaded instances of `node` that wait for approval, in item order.
+    fn parked_of(&self, node: NodeIdx, map: MapState) -> Vec<(NodeIdx, NodeState)> {
+        let lo = instance_slot(node, 0);
+        let hi = instance_slot(node, map.items);
+        self.state
+            .nodes
+            .range(lo..hi)
+            .filter(|(_, s)| s.status == NodeStatus::WaitingApproval)
+            .map(|(&i, &s)| (i, s))
+            .collect()
+    }
+
     /// Cancel the loaded instances of `node` that wait for approval.
     pub(crate) fn cancel_parked(&mut self, node: NodeIdx, map: &mut MapState) {
         if map.parked == 0 {
             return;
         }
-        let lo = instance_slot(node, 0);
-        let hi = instance_slot(node, map.items);
-        let parked: Vec<(NodeIdx, NodeState)> = self
-            .state
-            .nodes
-            .range(lo..hi)
-            .filter(|(_, s)| s.status == NodeStatus::WaitingApproval)
-            .map(|(&i, &s)| (i, s))
-            .collect();
+        let parked = self.parked_of(node, *map);
         for (slot, mut is) in parked {
             is.status = NodeStatus::Cancelled;
             self.set(slot, is);

@@ -62,34 +62,30 @@ pub(crate) fn csrf_of(html: &str) -> String {
     html[at..at + html[at..].find('"').unwrap()].to_owned()
 }
 
+/// `POST` `body` to API `path` with the token; asserts 201 and returns
+/// the answer's JSON.
+pub(crate) async fn create(
+    app: &Router,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let body = body.map(|b| Body::from(b.to_string()));
+    let r = send(app, "POST", path, body, &[BEARER]).await;
+    assert_eq!(r.status, StatusCode::CREATED, "POST {path}: {}", r.json);
+    r.json
+}
+
 /// Agent `worker` (with `approval`), workflow `flow` (a then b), one run.
 pub(crate) async fn seed(app: &Router, approval: &str) -> String {
     let agent =
         json!({"name": "worker", "runtime": "builtin", "builtin": "noop", "approval": approval});
-    let r = send(
-        app,
-        "POST",
-        "/v1/agents",
-        Some(Body::from(agent.to_string())),
-        &[BEARER],
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    create(app, "/v1/agents", Some(agent)).await;
     let def = json!({"name": "flow", "nodes": [
         {"id": "a", "agent": "worker"}, {"id": "b", "agent": "worker", "depends_on": ["a"]}
     ]});
-    let r = send(
-        app,
-        "POST",
-        "/v1/workflows",
-        Some(Body::from(def.to_string())),
-        &[BEARER],
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
-    let r = send(app, "POST", "/v1/workflows/flow/runs", None, &[BEARER]).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
-    r.json["id"].as_str().unwrap().to_owned()
+    create(app, "/v1/workflows", Some(def)).await;
+    let run = create(app, "/v1/workflows/flow/runs", None).await;
+    run["id"].as_str().unwrap().to_owned()
 }
 
 pub(crate) async fn run_status(app: &Router, id: &str) -> String {
