@@ -11,7 +11,7 @@ use gantry_engine::{Engine, Result};
 
 /// One reconciliation pass.
 pub(crate) async fn once(engine: &Engine, config: &Config) -> Result<()> {
-    for (queue, expired) in engine.store.expire_leases_by_queue(1000).await? {
+    for (queue, expired) in engine.expire_leases(1000).await? {
         tracing::info!(%queue, expired, "leases expired; their nodes will be retried");
         metrics::counter!(gantry_telemetry::LEASE_EXPIRIES, "queue" => queue).increment(expired);
     }

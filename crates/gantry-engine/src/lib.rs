@@ -8,6 +8,7 @@ mod after;
 mod apply;
 mod cache;
 mod children;
+mod claim;
 mod engine;
 mod error;
 mod health;

@@ -153,7 +153,6 @@ async fn start(
     let keys: Vec<(Uuid, u32)> = by_key.keys().copied().collect();
     let claimed = ctx
         .engine
-        .store
         .claim(&ctx.config.id, &keys, ctx.config.lease)
         .await?;
     for c in &claimed {
