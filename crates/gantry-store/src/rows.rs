@@ -8,6 +8,10 @@ use serde_json::Value;
 use std::str::FromStr;
 use uuid::Uuid;
 
+// Migration 0013's partial unique index on node ids names the first
+// instance slot as a literal.
+const _: () = assert!(gantry_dag::FIRST_SLOT == 131_072);
+
 /// Columns of [`RunSummaryRow`], in a `runs` query.
 pub(crate) const RUN_SUMMARY_COLS: &str =
     "id, workflow_name, workflow_version, status, created_at, finished_at";
