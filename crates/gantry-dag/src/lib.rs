@@ -8,6 +8,7 @@ mod advance_impl;
 mod agent_check;
 mod backoff;
 mod backoff_impl;
+mod claim;
 mod condition;
 mod decide;
 mod graph;
@@ -31,6 +32,7 @@ pub use advance::{
     Transition, Wanted,
 };
 pub use backoff::Backoff;
+pub use claim::{claim, Claim, ClaimView, Refusal, RETRY_SKEW_MS};
 pub use condition::{
     Condition, ConditionError, EvalError, NodeFacts, MAX_CONDITION_BYTES, MAX_CONDITION_NESTING,
 };

@@ -3,6 +3,7 @@
 //! writes SQL.
 
 mod children;
+mod claim;
 mod dash;
 mod error;
 mod instances;
@@ -18,6 +19,7 @@ mod tx;
 mod work;
 
 pub use children::{ChildOf, ChildRun, ChildSlot};
+pub use claim::ClaimRead;
 pub use dash::{scratch_database, Activity, FinishedCounts};
 pub use error::{Error, Result};
 pub use instances::{InstanceCounts, InstanceSummary};

@@ -1,29 +1,15 @@
-//! What workers do: claim queued nodes under a lease, renew leases, record
-//! attempt results fenced by attempt number.
+//! What workers do besides claiming (`claim.rs`): read upstream outputs,
+//! renew leases, record attempt results fenced by attempt number.
 
 use crate::rows::{i32_of, millis, node_status, u32_of};
 use crate::text::storable_text;
-use crate::{AttemptResult, Claimed, Dispatch, Result, Store, ADVANCE_CHANNEL};
+use crate::{AttemptResult, Dispatch, Result, Store, ADVANCE_CHANNEL};
 use gantry_dag::{NodeIdx, NodeStatus, NodeView, Outcome};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
-
-#[derive(sqlx::FromRow)]
-struct ClaimedRow {
-    run_id: Uuid,
-    idx: i32,
-    attempt: i32,
-    workflow_id: i64,
-    plan_hash: String,
-    /// The run's input on the first row of each run only.
-    input: Option<Value>,
-    item: Option<Value>,
-    waited_s: Option<f64>,
-}
 
 #[derive(sqlx::FromRow)]
 struct DispatchRow {
@@ -36,116 +22,6 @@ struct DispatchRow {
 }
 
 impl Store {
-    /// Claim each `(run, node)` that is `queued`, or `retrying` with `retry_at`
-    /// due (allow 100 ms of clock skew): status `running`,
-    /// `attempt` and `tries` incremented, lease owned by `worker` until now +
-    /// `lease`, `started_at` = `clock_timestamp()`, and an `attempts` row
-    /// inserted (status `running`). One statement for the whole batch. Nodes
-    /// that are not `queued` (a duplicate delivery, a cancelled run) are left
-    /// out of the result; the caller acknowledges and drops those jobs. The run
-    /// must be `running`.
-    pub async fn claim(
-        &self,
-        worker: &str,
-        jobs: &[(Uuid, NodeIdx)],
-        lease: Duration,
-    ) -> Result<Vec<Claimed>> {
-        if jobs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let runs: Vec<Uuid> = jobs.iter().map(|j| j.0).collect();
-        let idxs: Vec<i32> = jobs.iter().map(|j| i32_of(j.1)).collect();
-        // `FOR KEY SHARE` on the run waits for a cancel (which holds the run
-        // `FOR UPDATE`) and blocks one while we claim, so a claim never races
-        // a cancel of the same node; it does not conflict with the
-        // coordinator's `FOR NO KEY UPDATE`. Two claims of one node serialize
-        // on the node's row lock (taken in key order, so overlapping batches
-        // cannot deadlock); the second re-checks the status and skips.
-        let rows: Vec<ClaimedRow> = sqlx::query_as(
-            "WITH jobs AS (
-                 SELECT DISTINCT j.run_id, j.idx
-                 FROM unnest($2::uuid[], $3::int[]) AS j(run_id, idx)
-             ), live AS (
-                 SELECT r.id FROM runs r
-                 WHERE r.id IN (SELECT run_id FROM jobs) AND r.status = 'running'
-                 ORDER BY r.id
-                 FOR KEY SHARE
-             ), due AS (
-                 -- One primary-key probe and lock per job, in key order; the
-                 -- status is checked on the locked (latest) row. With the
-                 -- status test inside, the planner scanned the partial
-                 -- `queued` index per job (stats lag a fan-out's burst).
-                 SELECT n.run_id, n.idx,
-                        CASE WHEN n.status = 'retrying' THEN n.retry_at ELSE n.queued_at END
-                            AS ready_at
-                 FROM (SELECT * FROM jobs WHERE run_id IN (SELECT id FROM live)
-                       ORDER BY run_id, idx) j
-                 CROSS JOIN LATERAL (
-                     SELECT n.run_id, n.idx, n.status, n.retry_at, n.queued_at FROM nodes n
-                     WHERE n.run_id = j.run_id AND n.idx = j.idx
-                     FOR NO KEY UPDATE
-                 ) n
-                 WHERE n.status = 'queued'
-                    OR (n.status = 'retrying'
-                        AND n.retry_at <= clock_timestamp() + interval '100 milliseconds')
-             ), claimed AS (
-                 UPDATE nodes n
-                 SET status = 'running', attempt = n.attempt + 1, tries = n.tries + 1,
-                     lease_owner = $1,
-                     lease_expires_at = clock_timestamp() + $4::float8 * interval '1 millisecond',
-                     started_at = clock_timestamp(), finished_at = NULL, retry_at = NULL
-                 FROM due d
-                 WHERE n.run_id = d.run_id AND n.idx = d.idx
-                 RETURNING n.run_id, n.idx, n.attempt, n.started_at, n.item, d.ready_at
-             ), attempts AS (
-                 INSERT INTO attempts (run_id, idx, attempt, worker, status, started_at)
-                 SELECT run_id, idx, attempt, $1, 'running', started_at FROM claimed
-             )
-             -- The run input once per run, not per row: the instances of a
-             -- map over a large input would each carry all of it.
-             SELECT c.run_id, c.idx, c.attempt, r.workflow_id, r.plan_hash,
-                    CASE WHEN row_number() OVER (PARTITION BY c.run_id ORDER BY c.idx) = 1
-                         THEN r.input END AS input,
-                    c.item,
-                    extract(epoch FROM c.started_at - c.ready_at)::float8 AS waited_s
-             FROM claimed c JOIN runs r ON r.id = c.run_id
-             ORDER BY c.run_id, c.idx",
-        )
-        .bind(worker)
-        .bind(&runs)
-        .bind(&idxs)
-        .bind(millis(lease))
-        .fetch_all(&self.pool)
-        .await?;
-        // Rows come ordered by run: each run's first row carries its input.
-        let mut input: Option<(Uuid, Arc<Value>)> = None;
-        Ok(rows
-            .into_iter()
-            .map(|mut r| {
-                let run_input = match (&input, r.input.take()) {
-                    (_, Some(v)) => {
-                        let v = Arc::new(v);
-                        input = Some((r.run_id, v.clone()));
-                        v
-                    }
-                    (Some((run, v)), None) if *run == r.run_id => v.clone(),
-                    _ => Arc::new(Value::Null),
-                };
-                (r, run_input)
-            })
-            .map(|(r, run_input)| Claimed {
-                run_id: r.run_id,
-                node: u32_of(r.idx),
-                attempt: u32_of(r.attempt),
-                workflow_id: r.workflow_id,
-                plan_hash: r.plan_hash,
-                run_input,
-                item: r.item,
-                waited_s: r.waited_s,
-            })
-            .collect())
-    }
-
     /// Outputs of succeeded nodes, by `(run, node index)`, for template
     /// rendering.
     pub async fn outputs(

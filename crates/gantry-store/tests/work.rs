@@ -72,6 +72,42 @@ async fn each_node_is_claimed_exactly_once_under_concurrency(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = "./migrations")]
+async fn a_claim_decided_on_a_stale_read_writes_nothing(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let fx = fixture(&store, wide_def(3)).await;
+    let (_, jobs) = fx.start(json!({})).await;
+    let jobs: Vec<(Uuid, NodeIdx)> = jobs.iter().map(|d| (d.run_id, d.node)).collect();
+    let read = store.claim_views(&jobs).await.unwrap();
+    assert_eq!(read.len(), 3);
+    let decided: Vec<_> = read
+        .iter()
+        .map(|r| (r, gantry_dag::claim(&r.view).unwrap()))
+        .collect();
+    // Another worker claims one node between this read and its write.
+    assert_eq!(
+        store.claim("fast", &jobs[..1], LEASE).await.unwrap().len(),
+        1
+    );
+    let won = store.write_claims("slow", &decided, LEASE).await.unwrap();
+    let mut won: Vec<NodeIdx> = won.iter().map(|c| c.node).collect();
+    won.sort_unstable();
+    let mut rest: Vec<NodeIdx> = jobs[1..].iter().map(|j| j.1).collect();
+    rest.sort_unstable();
+    assert_eq!(won, rest);
+    let attempts: Vec<(i32, String)> =
+        sqlx::query_as("SELECT idx, worker FROM attempts ORDER BY idx")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(attempts.len(), 3, "one attempt per node: {attempts:?}");
+    assert_eq!(
+        attempts.iter().filter(|a| a.1 == "fast").count(),
+        1,
+        "{attempts:?}"
+    );
+}
+
+#[sqlx::test(migrations = "./migrations")]
 async fn nothing_is_claimed_in_a_cancelled_run(pool: PgPool) {
     let store = Store::from_pool(pool);
     let fx = fixture(&store, join_def("cancel")).await;

@@ -50,17 +50,12 @@ pub(crate) fn build(parents: &[Vec<usize>], gated: &[bool]) -> (ValidatedDag, Pl
     (dag, plan)
 }
 
-/// What the worker's claim does, outside the state machine.
+/// A worker's claim, decided by the state machine (`NodeState::claim`).
 pub(crate) fn claim(state: &mut RunState, n: NodeIdx) -> u32 {
     let ns = state.nodes.get_mut(&n).unwrap();
-    assert!(
-        matches!(ns.status, NodeStatus::Queued | NodeStatus::Retrying),
-        "{ns:?}"
-    );
-    ns.status = NodeStatus::Running;
-    ns.attempt += 1;
-    ns.tries += 1;
-    ns.attempt
+    let before = ns.clone();
+    ns.claim()
+        .unwrap_or_else(|why| panic!("cannot claim {before:?}: {why}"))
 }
 
 pub(crate) fn status(state: &RunState, n: NodeIdx) -> NodeStatus {

@@ -188,10 +188,8 @@ impl Sim<'_> {
     /// What the worker's claim does, then the event its attempt will produce.
     fn claim(&mut self, n: NodeIdx) {
         let ns = self.state.nodes.get_mut(&n).unwrap();
-        ns.status = NodeStatus::Running;
-        ns.attempt += 1;
-        ns.tries += 1;
-        let (attempt, tries) = (ns.attempt, ns.tries);
+        let attempt = ns.claim().expect("a delivered node is claimable");
+        let tries = ns.tries;
         let event = match self.fates[n as usize] {
             Fate::Ok | Fate::Reject => Event::Finished {
                 node: n,
