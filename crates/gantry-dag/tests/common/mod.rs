@@ -53,7 +53,7 @@ pub(crate) fn build(parents: &[Vec<usize>], gated: &[bool]) -> (ValidatedDag, Pl
 /// A worker's claim, decided by the state machine (`NodeState::claim`).
 pub(crate) fn claim(state: &mut RunState, n: NodeIdx) -> u32 {
     let ns = state.nodes.get_mut(&n).unwrap();
-    let before = ns.clone();
+    let before = *ns;
     ns.claim()
         .unwrap_or_else(|why| panic!("cannot claim {before:?}: {why}"))
 }
