@@ -87,7 +87,7 @@ pub(crate) async fn register(
         "name": "bench-noop", "runtime": "builtin", "builtin": "noop", "queue": "bench",
         "retry": {"max_attempts": 1}
     }))?;
-    engine.store.upsert_agent(&agent).await?;
+    engine.upsert_agent(&agent).await?;
     debug_assert_eq!(agent.runtime, Runtime::Builtin);
     let def = WorkflowDef {
         name: name.into(),
@@ -96,7 +96,7 @@ pub(crate) async fn register(
         output: None,
         nodes,
     };
-    Ok(engine.store.register_workflow(&def).await?)
+    Ok(engine.register_workflow(&def).await?)
 }
 
 pub(crate) fn node(id: String, deps: Vec<String>) -> NodeDef {
@@ -137,7 +137,7 @@ pub(crate) async fn run_with(
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let (runs, _) = engine
-            .store
+            .reads()
             .list_runs(&RunFilter {
                 parent: None,
                 workflow: Some(wf.name.clone()),
@@ -199,7 +199,7 @@ async fn chain(engine: &Engine, n: usize, concurrency: usize) -> anyhow::Result<
     run_once(engine, &warm).await?;
     let wf = register(engine, &format!("bench-chain-{n}"), nodes(n)).await?;
     let (id, wall) = run_once(engine, &wf).await?;
-    let times = engine.store.attempt_times(id).await?;
+    let times = engine.reads().attempt_times(id).await?;
     let mut by_node = vec![None; n];
     for t in times {
         let i = t.node as usize;

@@ -59,7 +59,7 @@ async fn measure(engine: &Engine, n: usize) -> anyhow::Result<Value> {
         "command": ["sh", "-c", "cat"], "queue": QUEUE, "timeout_s": 60,
         "retry": {"max_attempts": 1}
     }))?;
-    engine.store.upsert_agent(&agent).await?;
+    engine.upsert_agent(&agent).await?;
 
     // Warm up both paths (image layers, engine caches) before measuring.
     raw_docker_run(&input).await?;
@@ -69,7 +69,7 @@ async fn measure(engine: &Engine, n: usize) -> anyhow::Result<Value> {
     let wf = register(engine, &format!("bench-docker-{n}"), n, &input).await?;
     let id = run_once(engine, &wf).await?;
     let mut node_ms: Vec<f64> = engine
-        .store
+        .reads()
         .attempt_times(id)
         .await?
         .into_iter()
@@ -176,7 +176,7 @@ async fn register(
         output: None,
         nodes,
     };
-    Ok(engine.store.register_workflow(&def).await?)
+    Ok(engine.register_workflow(&def).await?)
 }
 
 /// Starts a run and waits (at most 600 s) until it succeeds.
@@ -194,7 +194,7 @@ async fn run_once(engine: &Engine, wf: &WorkflowRecord) -> anyhow::Result<Uuid> 
             limit: 5,
             cursor: None,
         };
-        let (runs, _) = engine.store.list_runs(&filter).await?;
+        let (runs, _) = engine.reads().list_runs(&filter).await?;
         let run = runs
             .into_iter()
             .find(|r| r.id == id)

@@ -157,7 +157,7 @@ fn spawn_containers(conn: &Conn, image: &str, n: usize) -> anyhow::Result<Worker
 /// Wait until `n` workers report presence (they are pulling).
 async fn wait_live(engine: &Engine, n: usize) -> anyhow::Result<()> {
     for _ in 0..300 {
-        let live = engine.queue.workers().await?;
+        let live = engine.workers().await?;
         if live.iter().filter(|w| w.queues == [QUEUE]).count() >= n {
             return Ok(());
         }
@@ -189,7 +189,7 @@ pub(crate) async fn run(
         "name": "bench-sleep", "runtime": "builtin", "builtin": "sleep", "queue": QUEUE,
         "retry": {"max_attempts": 1}
     }))?;
-    engine.store.upsert_agent(&agent).await?;
+    engine.upsert_agent(&agent).await?;
     let def = WorkflowDef {
         name: format!("bench-scale-{nodes}"),
         description: None,
@@ -214,7 +214,7 @@ pub(crate) async fn run(
             })
             .collect(),
     };
-    let wf = engine.store.register_workflow(&def).await?;
+    let wf = engine.register_workflow(&def).await?;
     let mode = match &replicas {
         Replicas::Processes => "processes",
         Replicas::Containers(_) => "containers",

@@ -159,7 +159,7 @@ async fn seed_runs(engine: &Engine) -> anyhow::Result<Uuid> {
     let agent: AgentDef = serde_json::from_value(json!({
         "name": "ui-bench-noop", "runtime": "builtin", "builtin": "noop", "queue": QUEUE
     }))?;
-    engine.store.upsert_agent(&agent).await?;
+    engine.upsert_agent(&agent).await?;
     let mut nodes = Vec::new();
     for layer in 0..5 {
         for i in 0..4 {
@@ -196,12 +196,12 @@ async fn seed_runs(engine: &Engine) -> anyhow::Result<Uuid> {
         output: None,
         nodes,
     };
-    let wf = engine.store.register_workflow(&def).await?;
+    let wf = engine.register_workflow(&def).await?;
     let template = match engine.start_run(&wf, &json!({}), None).await? {
         Started::New(r) => r.id,
         other => bail!("unexpected start result {other:?}"),
     };
-    let written = engine.store.seed_runs_like(template, RUNS - 1).await?;
+    let written = engine.seed_runs_like(template, RUNS - 1).await?;
     ensure!(written == (RUNS - 1) as u64, "seeded {written} runs");
     Ok(template)
 }

@@ -36,8 +36,8 @@ struct Ready {
 async fn readyz(State(ready): State<Ready>) -> impl IntoResponse {
     let engine = &ready.engine;
     let (pg, redis) = tokio::join!(
-        tokio::time::timeout(PING_TIMEOUT, engine.store.ping()),
-        tokio::time::timeout(PING_TIMEOUT, engine.queue.ping()),
+        tokio::time::timeout(PING_TIMEOUT, engine.reads().ping()),
+        tokio::time::timeout(PING_TIMEOUT, engine.queue_ping()),
     );
     let mut down = Vec::new();
     if !matches!(pg, Ok(Ok(()))) {
@@ -51,7 +51,7 @@ async fn readyz(State(ready): State<Ready>) -> impl IntoResponse {
     if let Some(failing) = engine.health.failing_for() {
         // An idle process makes no write that could end the streak: try a
         // harmless one before calling it unready.
-        let probe = tokio::time::timeout(PING_TIMEOUT, engine.store.probe_write()).await;
+        let probe = tokio::time::timeout(PING_TIMEOUT, engine.probe_write()).await;
         if matches!(probe, Ok(Ok(()))) {
             engine.health.ok();
         } else if failing > ready.write_failure {

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use gantry_dag::NodeStatus;
-use gantry_store::{RunDetail, Store, RUN_CHANNEL};
+use gantry_store::{Reads, RunDetail, RUN_CHANNEL};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -37,7 +37,7 @@ pub(crate) struct Hub {
 
 struct HubInner {
     tx: broadcast::Sender<Option<Uuid>>,
-    store: Store,
+    store: Reads,
     shutdown: CancellationToken,
     /// Set when the listener task starts; dropping it (with the router)
     /// stops the task.
@@ -45,7 +45,7 @@ struct HubInner {
 }
 
 impl Hub {
-    pub(crate) fn new(store: Store, shutdown: CancellationToken) -> Self {
+    pub(crate) fn new(store: Reads, shutdown: CancellationToken) -> Self {
         let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
         Self {
             inner: Arc::new(HubInner {
@@ -78,7 +78,7 @@ impl Hub {
 /// Hold a LISTEN connection, reconnecting with a backoff, until the hub is
 /// dropped or the server shuts down.
 async fn listen(
-    store: Store,
+    store: Reads,
     tx: broadcast::Sender<Option<Uuid>>,
     mut stop: oneshot::Receiver<()>,
     shutdown: CancellationToken,
@@ -311,7 +311,10 @@ mod tests {
 
     #[sqlx::test(migrations = false)]
     async fn hub_fans_out_run_ids_and_survives_a_dropped_connection(pool: PgPool) {
-        let hub = Hub::new(Store::from_pool(pool.clone()), CancellationToken::new());
+        let hub = Hub::new(
+            gantry_store::Store::from_pool(pool.clone()).reads().clone(),
+            CancellationToken::new(),
+        );
         let mut rx = hub.subscribe();
         let mut rx2 = hub.subscribe();
         until_delivered(&pool, &mut rx).await;

@@ -115,8 +115,9 @@ impl Ctx {
         &self.state.engine
     }
 
-    pub(crate) fn store(&self) -> &gantry_store::Store {
-        &self.state.engine.store
+    /// The read side of the store; writes go through [`Ctx::engine`].
+    pub(crate) fn store(&self) -> &gantry_store::Reads {
+        self.state.engine.reads()
     }
 }
 
@@ -148,7 +149,7 @@ fn router(
 ) -> Router {
     gantry_telemetry::install();
     let limit = state.config.max_body_bytes;
-    let hub = events::Hub::new(state.engine.store.clone(), shutdown.clone());
+    let hub = events::Hub::new(state.engine.reads().clone(), shutdown.clone());
     let ctx = Ctx {
         hub,
         ui_key: match state.access.session_key() {

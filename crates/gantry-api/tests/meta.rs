@@ -110,7 +110,13 @@ async fn health_readiness_and_queues(pool: PgPool) {
         .connect_lazy("postgres://postgres:postgres@127.0.0.1:1/postgres")
         .unwrap();
     let mut down = state.clone();
-    down.engine.store = Store::from_pool(dead);
+    let queue = gantry_queue::Queue::connect(
+        &redis_url(),
+        &format!("meta-down:{}:", uuid::Uuid::new_v4()),
+    )
+    .await
+    .expect("redis must be running for these tests");
+    down.engine = gantry_engine::Engine::new(Store::from_pool(dead), queue);
     let app = app_of(down);
     let r = get(&app, "/readyz").await;
     let details = expect_error(&r, 503, "unavailable");

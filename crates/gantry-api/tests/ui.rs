@@ -30,12 +30,10 @@ async fn every_page_answers_with_a_session(pool: PgPool) {
         payload: "x<y>".into(),
     };
     st.engine
-        .queue
         .bury_jobs(&[(junk.clone(), 3)], "boom <b>bad</b>")
         .await
         .unwrap();
     st.engine
-        .queue
         .schedule(&[(
             gantry_queue::Job {
                 id: "later".into(),
@@ -60,7 +58,6 @@ async fn every_page_answers_with_a_session(pool: PgPool) {
         }],
     };
     st.engine
-        .queue
         .heartbeat(&worker, std::time::Duration::from_secs(60))
         .await
         .unwrap();
@@ -252,9 +249,9 @@ async fn overview_counts_runs_by_status_and_the_last_hour(pool: PgPool) {
     // 99 copies created over the last two hours (copy g, 1..=99, g * 7200 / 99
     // seconds ago, finished 3 s later), statuses by g % 4: running,
     // succeeded, failed, cancelled.
-    let written = st.engine.store.seed_runs_like(template, 99).await.unwrap();
+    let written = st.engine.seed_runs_like(template, 99).await.unwrap();
     assert_eq!(written, 99);
-    let counts = st.engine.store.run_counts().await.unwrap();
+    let counts = st.engine.reads().run_counts().await.unwrap();
     let count = |s: &str| {
         counts
             .iter()
@@ -271,7 +268,7 @@ async fn overview_counts_runs_by_status_and_the_last_hour(pool: PgPool) {
         (24 + 1, 25, 25, 25)
     );
     // Finished within the hour: copies 1..=49 less the running ones (4, 8, ... 48).
-    let a = st.engine.store.run_activity(12, 300).await.unwrap();
+    let a = st.engine.reads().run_activity(12, 300).await.unwrap();
     let finished: i64 = a
         .finished
         .iter()

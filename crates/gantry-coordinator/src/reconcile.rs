@@ -15,7 +15,7 @@ pub(crate) async fn once(engine: &Engine, config: &Config) -> Result<()> {
         tracing::info!(%queue, expired, "leases expired; their nodes will be retried");
         metrics::counter!(gantry_telemetry::LEASE_EXPIRIES, "queue" => queue).increment(expired);
     }
-    for child in engine.store.orphaned_children(100).await? {
+    for child in engine.reads().orphaned_children(100).await? {
         tracing::info!(%child, "cancelling a child run whose parent was cancelled");
         match engine.cancel(child).await {
             Ok(_)
@@ -31,7 +31,7 @@ pub(crate) async fn once(engine: &Engine, config: &Config) -> Result<()> {
     // once failed every round, and a slot whose first start was lost
     // stalled its run for good).
     let candidates = engine
-        .store
+        .reads()
         .deliverable(config.redeliver_after, 5000)
         .await?;
     engine.redeliver(candidates).await?;

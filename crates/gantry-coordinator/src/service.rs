@@ -5,8 +5,7 @@
 
 use crate::isolate::SetAside;
 use crate::reconcile;
-use gantry_engine::{advance_heads, Engine, Result};
-use gantry_store::ADVANCE_CHANNEL;
+use gantry_engine::{Engine, Result};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -53,7 +52,7 @@ pub async fn run(engine: Engine, config: Config, shutdown: CancellationToken) ->
 }
 
 async fn serve(engine: &Engine, config: &Config, shutdown: &CancellationToken) -> Result<()> {
-    let mut listener = engine.store.listen(&[ADVANCE_CHANNEL]).await?;
+    let mut listener = engine.listen_advance().await?;
     let mut tick = tokio::time::interval(config.reconcile_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut aside = SetAside::default();
@@ -61,7 +60,7 @@ async fn serve(engine: &Engine, config: &Config, shutdown: &CancellationToken) -
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            n = listener.recv() => { n.map_err(gantry_store::Error::from)?; }
+            n = listener.recv() => n?,
             _ = tick.tick() => {
                 match reconcile::once(engine, config).await {
                     Ok(()) => engine.health.ok(),
@@ -94,7 +93,7 @@ async fn drain_isolated(engine: &Engine, batch_runs: i64, aside: &mut SetAside) 
     let mut total = 0;
     for _ in 0..MAX_BATCHES {
         let skip = aside.active(Instant::now());
-        match advance_batch(engine, batch_runs, &skip).await {
+        match engine.advance_pending(batch_runs, &skip).await {
             Ok(0) => {
                 engine.health.ok();
                 return Ok(total);
@@ -125,15 +124,10 @@ async fn advance_one_by_one(
     skip: &[Uuid],
     aside: &mut SetAside,
 ) -> Result<usize> {
-    let ids: Vec<Uuid> = {
-        let mut tx = engine.store.begin().await?;
-        let heads = tx.lock_pending_runs_except(batch_runs, skip).await?;
-        // Dropping the transaction releases the locks.
-        heads.iter().map(|h| h.id).collect()
-    };
+    let ids = engine.pending_runs(batch_runs, skip).await?;
     let mut advanced = 0;
     for id in ids {
-        match advance_run(engine, id).await {
+        match engine.advance_run(id).await {
             Ok(()) => {
                 engine.health.ok();
                 aside.clear(id);
@@ -148,28 +142,4 @@ async fn advance_one_by_one(
         }
     }
     Ok(advanced)
-}
-
-/// One run in its own transaction (skipped when another holds it).
-async fn advance_run(engine: &Engine, id: Uuid) -> Result<()> {
-    let mut tx = engine.store.begin().await?;
-    let heads = tx.try_lock_runs(&[id]).await?;
-    let applied = advance_heads(engine, &mut tx, &heads).await?;
-    tx.commit().await?;
-    applied.deliver(engine).await;
-    Ok(())
-}
-
-/// One transaction: lock runs with pending results (but those in `skip`),
-/// apply them, commit, deliver the newly ready nodes.
-async fn advance_batch(engine: &Engine, limit: i64, skip: &[Uuid]) -> Result<usize> {
-    let mut tx = engine.store.begin().await?;
-    let heads = tx.lock_pending_runs_except(limit, skip).await?;
-    if heads.is_empty() {
-        return Ok(0);
-    }
-    let applied = advance_heads(engine, &mut tx, &heads).await?;
-    tx.commit().await?;
-    applied.deliver(engine).await;
-    Ok(heads.len())
 }

@@ -25,7 +25,7 @@ impl Applied {
     /// Carry it out; call only after the transaction committed.
     pub async fn deliver(self, engine: &Engine) {
         self.observed.emit();
-        engine.bury(&self.dead).await;
+        engine.bury_lost(&self.dead).await;
         engine.deliver(self.dispatches).await;
         for run in self.stops {
             if let Err(e) = engine.queue.publish_cancel(&run.to_string()).await {

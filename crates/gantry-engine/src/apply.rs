@@ -8,7 +8,7 @@ use gantry_dag::{advance, Action, Event, NodeIdx, Transition};
 use gantry_store::PendingResult;
 
 /// Apply the pending results of runs locked in `tx`.
-pub async fn advance_heads(
+pub(crate) async fn advance_heads(
     engine: &Engine,
     tx: &mut gantry_store::RunTx<'_>,
     heads: &[gantry_store::RunHead],

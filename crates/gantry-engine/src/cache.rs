@@ -3,19 +3,19 @@
 
 use crate::{Error, Result};
 use gantry_dag::{Plan, ValidatedDag};
-use gantry_store::Store;
+use gantry_store::Reads;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 /// Cache of DAGs by workflow id and plans by hash.
 #[derive(Clone, Default)]
-pub struct Cache {
+pub(crate) struct Cache {
     dags: Arc<RwLock<HashMap<i64, Arc<ValidatedDag>>>>,
     plans: Arc<RwLock<HashMap<String, Arc<Plan>>>>,
 }
 
 impl Cache {
-    pub async fn dag(&self, store: &Store, workflow_id: i64) -> Result<Arc<ValidatedDag>> {
+    pub(crate) async fn dag(&self, store: &Reads, workflow_id: i64) -> Result<Arc<ValidatedDag>> {
         if let Some(d) = self.dags.read().expect("cache lock").get(&workflow_id) {
             return Ok(d.clone());
         }
@@ -38,11 +38,11 @@ impl Cache {
     }
 
     /// Remember a plan this process just stored.
-    pub fn insert_plan(&self, hash: String, plan: Arc<Plan>) {
+    pub(crate) fn insert_plan(&self, hash: String, plan: Arc<Plan>) {
         self.plans.write().expect("cache lock").insert(hash, plan);
     }
 
-    pub async fn plan(&self, store: &Store, hash: &str) -> Result<Arc<Plan>> {
+    pub(crate) async fn plan(&self, store: &Reads, hash: &str) -> Result<Arc<Plan>> {
         if let Some(p) = self.plans.read().expect("cache lock").get(hash) {
             return Ok(p.clone());
         }

@@ -2,7 +2,8 @@
 //! the state, apply the pure `advance`, save, commit, then deliver.
 
 use crate::after::Applied;
-use crate::{Cache, Error, Result, WriteHealth};
+use crate::cache::Cache;
+use crate::{Error, Result, WriteHealth};
 use gantry_dag::{advance, Action, Event, NodeIdx, Plan, RunStatus};
 use gantry_queue::{Job, Queue};
 use gantry_store::{
@@ -13,12 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// Shared by the api, the coordinator and the workers.
+/// Shared by the api, the coordinator and the workers. Its store and queue
+/// are private: every write goes through an engine call, and the roles read
+/// through [`Engine::reads`] and the queue inspection calls.
 #[derive(Clone)]
 pub struct Engine {
-    pub store: Store,
-    pub queue: Queue,
-    pub cache: Cache,
+    pub(crate) store: Store,
+    pub(crate) queue: Queue,
+    pub(crate) cache: Cache,
     /// Whether this process's writes keep failing (its `/readyz`).
     pub health: WriteHealth,
     /// Most jobs waiting (ready and delayed) in a queue before new runs
@@ -322,7 +325,7 @@ impl Engine {
 
     /// List nodes whose every try died with its worker as dead jobs of
     /// their queues. Logged, not returned: the node's failure is committed.
-    pub(crate) async fn bury(&self, dead: &[(Dispatch, u32)]) {
+    pub(crate) async fn bury_lost(&self, dead: &[(Dispatch, u32)]) {
         if dead.is_empty() {
             return;
         }

@@ -7,17 +7,20 @@
 mod after;
 mod apply;
 mod cache;
+mod catalog;
 mod children;
 mod claim;
+mod delivery;
+mod drain;
 mod engine;
 mod error;
 mod health;
+mod inspect;
 mod load;
 mod observe;
 
 pub use after::Applied;
-pub use apply::advance_heads;
-pub use cache::Cache;
+pub use drain::Wakeups;
 pub use engine::{Engine, Started};
 pub use error::{Error, Result};
 pub use health::WriteHealth;

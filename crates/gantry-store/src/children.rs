@@ -4,7 +4,7 @@
 //! reads of the cancel cascade (migration 0010).
 
 use crate::rows::{i32_of, run_status, u32_of};
-use crate::{AttemptResult, Result, RunTx, Store};
+use crate::{AttemptResult, Reads, Result, RunTx};
 use gantry_dag::{NodeIdx, Outcome, RunStatus, FIRST_SLOT};
 use serde_json::Value;
 use uuid::Uuid;
@@ -183,7 +183,7 @@ impl RunTx<'_> {
     }
 }
 
-impl Store {
+impl Reads {
     /// The child runs of `run` that are still running (the cancel cascade).
     pub async fn running_children(&self, run: Uuid) -> Result<Vec<Uuid>> {
         let rows: Vec<(Uuid,)> = sqlx::query_as(
@@ -237,7 +237,7 @@ impl Store {
 }
 
 impl RunTx<'_> {
-    /// [`Store::node_views`] in this transaction: what the input template
+    /// [`Reads::node_views`] in this transaction: what the input template
     /// of a `workflow` node reads of its ancestors.
     pub async fn node_views(
         &mut self,

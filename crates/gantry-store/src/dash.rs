@@ -2,7 +2,7 @@
 //! attempt of a run in one query, and a bulk seed for its benchmark.
 
 use crate::rows::{run_status, u32_of};
-use crate::{AttemptRecord, Result, Store};
+use crate::{AttemptRecord, Reads, Result, Store};
 use chrono::{DateTime, Utc};
 use gantry_dag::RunStatus;
 use uuid::Uuid;
@@ -25,7 +25,7 @@ pub struct Activity {
     pub finished: Vec<FinishedCounts>,
 }
 
-impl Store {
+impl Reads {
     /// How many runs are in each status (statuses with none are left out).
     pub async fn run_counts(&self) -> Result<Vec<(RunStatus, i64)>> {
         let rows: Vec<(String, i64)> =
@@ -134,7 +134,9 @@ impl Store {
             })
             .collect())
     }
+}
 
+impl Store {
     /// Benchmarks only: `count` copies of run `template` (its nodes too),
     /// created over the last two hours, a quarter each running, succeeded,
     /// failed and cancelled, in one statement per table, then analyzed.

@@ -3,7 +3,7 @@
 //! the reads of the API (counts by status, the paged list).
 
 use crate::rows::{i32_of, node_status, u32_of};
-use crate::{Result, RunTx, Store};
+use crate::{Reads, Result, RunTx};
 use gantry_dag::{
     instance_slot, Expansion, NodeFailure, NodeIdx, NodeStatus, Plan, RunState, ValidatedDag,
     FIRST_SLOT,
@@ -151,7 +151,7 @@ struct InstanceRow {
     child_run: Option<Uuid>,
 }
 
-impl Store {
+impl Reads {
     /// The index of `node_id` in `run` when it is a `for_each` node.
     pub async fn map_node(&self, run: Uuid, node_id: &str) -> Result<Option<NodeIdx>> {
         let row: Option<(i32,)> = sqlx::query_as(

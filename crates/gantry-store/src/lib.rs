@@ -25,6 +25,7 @@ pub use error::{Error, Result};
 pub use instances::{InstanceCounts, InstanceSummary};
 pub use model::*;
 pub use reads::is_valid_run_cursor;
+pub use sqlx::postgres::PgListener;
 pub use text::{storable_text, NUL_REPLACEMENT};
 pub use tx::RunTx;
 
@@ -39,10 +40,27 @@ pub const RUN_CHANNEL: &str = "gantry_run";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Handle on the Postgres database. Cheap to clone.
+/// Handle on the Postgres database: every read of [`Reads`] and the
+/// writes, which only the engine makes. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
+    reads: Reads,
+}
+
+/// The read-only side of the database: what the API, the dashboard and the
+/// benchmarks may use directly, since no read changes a run's state. Cheap
+/// to clone.
+#[derive(Debug, Clone)]
+pub struct Reads {
     pool: PgPool,
+}
+
+impl std::ops::Deref for Store {
+    type Target = Reads;
+
+    fn deref(&self) -> &Reads {
+        &self.reads
+    }
 }
 
 impl Store {
@@ -53,11 +71,18 @@ impl Store {
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            reads: Reads { pool },
+        }
+    }
+
+    /// The read-only handle on the same pool.
+    pub fn reads(&self) -> &Reads {
+        &self.reads
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -70,12 +95,6 @@ impl Store {
         Ok(())
     }
 
-    /// `SELECT 1`, for readiness.
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
     /// A write statement that changes nothing (`UPDATE ... WHERE false`):
     /// refused exactly when writes are (a read-only database, a failover),
     /// so readiness can tell that writes work again without waiting for
@@ -84,6 +103,20 @@ impl Store {
         sqlx::query("UPDATE agents SET updated_at = updated_at WHERE false")
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// Begin a transaction for advancing runs (coordinator, cancel, retry,
+    /// approvals).
+    pub async fn begin(&self) -> Result<RunTx<'static>> {
+        Ok(RunTx::new(self.pool.begin().await?))
+    }
+}
+
+impl Reads {
+    /// `SELECT 1`, for readiness.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
@@ -110,15 +143,9 @@ impl Store {
         Ok(row.and_then(|(t,)| t))
     }
 
-    /// Begin a transaction for advancing runs (coordinator, cancel, retry,
-    /// approvals).
-    pub async fn begin(&self) -> Result<RunTx<'static>> {
-        Ok(RunTx::new(self.pool.begin().await?))
-    }
-
     /// A listener subscribed to `channels` (see [`ADVANCE_CHANNEL`], [`RUN_CHANNEL`]).
-    pub async fn listen(&self, channels: &[&str]) -> Result<sqlx::postgres::PgListener> {
-        let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+    pub async fn listen(&self, channels: &[&str]) -> Result<PgListener> {
+        let mut l = PgListener::connect_with(&self.pool).await?;
         l.listen_all(channels.iter().copied()).await?;
         Ok(l)
     }

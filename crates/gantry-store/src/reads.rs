@@ -2,7 +2,7 @@
 
 use crate::rows::{u32_of, NodeRow, RunSummaryRow, NODE_COLS, RUN_SUMMARY_COLS};
 use crate::{
-    AttemptRecord, AttemptTimes, NodeDetail, Result, RunDetail, RunFilter, RunSummary, Store,
+    AttemptRecord, AttemptTimes, NodeDetail, Reads, Result, RunDetail, RunFilter, RunSummary,
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -57,13 +57,13 @@ fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
     Some((at, id.parse().ok()?))
 }
 
-/// Whether `cursor` is one [`Store::list_runs`] hands out (callers that
+/// Whether `cursor` is one [`Reads::list_runs`] hands out (callers that
 /// must tell a bad cursor from an empty page check it first).
 pub fn is_valid_run_cursor(cursor: &str) -> bool {
     cursor.len() <= 512 && decode_cursor(cursor).is_some()
 }
 
-impl Store {
+impl Reads {
     /// Runs newest first, `filter.limit` at most (clamped to 1..=500), and the
     /// cursor of the next page when there is one. A cursor that does not
     /// decode is an empty page, never an error 500.

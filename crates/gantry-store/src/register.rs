@@ -1,6 +1,6 @@
 //! Agents, workflow versions and run plans.
 
-use crate::{AgentRecord, Error, Result, Store, WorkflowRecord, WorkflowSummary};
+use crate::{AgentRecord, Error, Reads, Result, Store, WorkflowRecord, WorkflowSummary};
 use chrono::{DateTime, Utc};
 use gantry_dag::{AgentDef, Plan, WorkflowDef};
 use serde_json::Value;
@@ -67,7 +67,9 @@ impl Store {
         .await?;
         agent(row)
     }
+}
 
+impl Reads {
     pub async fn get_agent(&self, name: &str) -> Result<Option<AgentRecord>> {
         let row: Option<AgentRow> =
             sqlx::query_as("SELECT spec, created_at, updated_at FROM agents WHERE name = $1")
@@ -97,7 +99,9 @@ impl Store {
             .map(|r| agent(r).map(|a| (a.def.name.clone(), a.def)))
             .collect()
     }
+}
 
+impl Store {
     /// Store `def` as the next version of its name (1 for a new name). Safe
     /// against concurrent registrations of the same name.
     pub async fn register_workflow(&self, def: &WorkflowDef) -> Result<WorkflowRecord> {
@@ -120,7 +124,9 @@ impl Store {
         tx.commit().await?;
         workflow(row)
     }
+}
 
+impl Reads {
     /// The latest version of `name`, or the given version.
     pub async fn get_workflow(
         &self,
@@ -196,7 +202,9 @@ impl Store {
             )
             .collect())
     }
+}
 
+impl Store {
     /// Store a plan under the hex SHA-256 of its canonical JSON (idempotent) and
     /// return that hash.
     pub async fn put_plan(&self, plan: &Plan) -> Result<String> {
@@ -210,7 +218,9 @@ impl Store {
     pub fn plan_key(plan: &Plan) -> String {
         plan_hash(&plan.canonical_json())
     }
+}
 
+impl Reads {
     /// A stored plan (cache it: plans never change).
     pub async fn get_plan(&self, hash: &str) -> Result<Option<Plan>> {
         let row: Option<(Value,)> = sqlx::query_as("SELECT plan FROM plans WHERE hash = $1")

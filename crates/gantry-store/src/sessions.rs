@@ -1,7 +1,7 @@
 //! Dashboard sessions: one row per login, looked up by the hash of the
 //! cookie's random id, deleted on logout and once expired.
 
-use crate::{Result, Store};
+use crate::{Reads, Result, Store};
 use chrono::{DateTime, Utc};
 
 impl Store {
@@ -24,7 +24,9 @@ impl Store {
             .await?;
         Ok(())
     }
+}
 
+impl Reads {
     /// The token id of a live (not expired, not logged out) session.
     pub async fn session_token(&self, id_hash: &str) -> Result<Option<String>> {
         let row: Option<(String,)> = sqlx::query_as(
@@ -35,7 +37,9 @@ impl Store {
         .await?;
         Ok(row.map(|r| r.0))
     }
+}
 
+impl Store {
     /// End a session (logout); ending one that is gone already is fine.
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM ui_sessions WHERE id_hash = $1")

@@ -3,7 +3,7 @@
 
 use crate::rows::{i32_of, millis, node_status, u32_of};
 use crate::text::storable_text;
-use crate::{AttemptResult, Dispatch, Result, Store, ADVANCE_CHANNEL};
+use crate::{AttemptResult, Dispatch, Reads, Result, Store, ADVANCE_CHANNEL};
 use gantry_dag::{NodeIdx, NodeStatus, NodeView, Outcome};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -21,7 +21,7 @@ struct DispatchRow {
     traceparent: Option<String>,
 }
 
-impl Store {
+impl Reads {
     /// Outputs of succeeded nodes, by `(run, node index)`, for template
     /// rendering.
     pub async fn outputs(
@@ -46,7 +46,9 @@ impl Store {
     ) -> Result<HashMap<(Uuid, NodeIdx), NodeView>> {
         node_views_in(&self.pool, wanted).await
     }
+}
 
+impl Store {
     /// Extend the leases `worker` holds on these attempts to now + `lease`.
     /// Returns the attempts whose lease was no longer ours (to abandon).
     pub async fn renew_leases(
@@ -172,7 +174,9 @@ impl Store {
             .map(|(q, n)| (q, u64::try_from(n).unwrap_or(0)))
             .collect())
     }
+}
 
+impl Reads {
     /// Nodes that should be in a queue and may have been lost: `queued` since
     /// before now - `older_than`, or `retrying` with `retry_at` before now -
     /// `older_than`. The reconciler checks each against Redis.
@@ -324,7 +328,7 @@ pub(crate) async fn record_in(
         .collect())
 }
 
-/// [`Store::node_views`] on any connection (a worker's pool, or the
+/// [`Reads::node_views`] on any connection (a worker's pool, or the
 /// transaction that starts child runs).
 pub(crate) async fn node_views_in<'e, E: sqlx::PgExecutor<'e>>(
     exec: E,

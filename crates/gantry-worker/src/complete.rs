@@ -72,7 +72,7 @@ pub(crate) async fn run(
             .filter(|(_, fate)| **fate != Fate::Unreachable)
             .map(|(f, _)| f.delivery.clone())
             .collect();
-        if let Err(e) = engine.queue.ack(&done).await {
+        if let Err(e) = engine.ack(&done).await {
             tracing::warn!(error = %e, "ack failed; the jobs will be reclaimed and dropped");
         }
         bury(&engine, &batch, &fates).await;
@@ -103,7 +103,7 @@ async fn bury(engine: &Engine, batch: &[Finished], fates: &[Fate]) {
     if dead.is_empty() {
         return;
     }
-    if let Err(e) = engine.queue.bury_jobs(&dead, GIVEN_UP).await {
+    if let Err(e) = engine.bury_jobs(&dead, GIVEN_UP).await {
         tracing::warn!(jobs = dead.len(), error = %e, "cannot list given-up jobs as dead");
     }
 }

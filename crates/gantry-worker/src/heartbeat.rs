@@ -37,7 +37,7 @@ pub(crate) async fn run(
             breakers: guards.breakers(),
             runtimes: runtimes.clone(),
         };
-        if let Err(e) = engine.queue.heartbeat(&info, PRESENCE).await {
+        if let Err(e) = engine.heartbeat(&info, PRESENCE).await {
             tracing::debug!(error = %e, "heartbeat failed");
         }
         tokio::select! {
@@ -45,7 +45,7 @@ pub(crate) async fn run(
             () = tokio::time::sleep(EVERY) => {}
         }
     }
-    if let Err(e) = engine.queue.worker_gone(&config.id).await {
+    if let Err(e) = engine.worker_gone(&config.id).await {
         tracing::debug!(error = %e, "cannot remove this worker's presence; it expires");
     }
 }

@@ -90,11 +90,7 @@ pub(crate) async fn renew(
         if mine.is_empty() {
             continue;
         }
-        match engine
-            .store
-            .renew_leases(&config.id, &mine, config.lease)
-            .await
-        {
+        match engine.renew_leases(&config.id, &mine, config.lease).await {
             Ok(lost) => {
                 for (run, node, attempt) in lost {
                     tracing::warn!(%run, node, attempt, "lease lost; stopping the attempt");
@@ -110,7 +106,7 @@ pub(crate) async fn renew(
 pub(crate) async fn listen_cancel(engine: Engine, held: Held, stop: CancellationToken) {
     let mut backoff = Duration::from_millis(200);
     while !stop.is_cancelled() {
-        let mut stream = match engine.queue.cancellations().await {
+        let mut stream = match engine.cancellations().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot subscribe to cancellations");

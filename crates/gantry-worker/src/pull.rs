@@ -59,7 +59,6 @@ pub(crate) async fn run(ctx: Ctx, shutdown: CancellationToken) -> Result<()> {
         if consumer.is_none() {
             match ctx
                 .engine
-                .queue
                 .consumer(&ctx.config.id, &ctx.config.queues)
                 .await
             {
@@ -132,7 +131,7 @@ async fn start(
         let error = format!(
             "delivered more than {MAX_DELIVERIES} times without finishing: its workers died or hung"
         );
-        ctx.engine.queue.bury(&poison, &error).await?;
+        ctx.engine.bury(&poison, &error).await?;
     }
     let mut by_key: HashMap<(Uuid, u32), (Delivery, Dispatch)> = HashMap::new();
     let mut drop_now = Vec::new();
@@ -182,7 +181,7 @@ async fn start(
     }
     drop_now.extend(by_key.into_values().map(|(d, _)| d));
     if !drop_now.is_empty() {
-        ctx.engine.queue.ack(&drop_now).await?;
+        ctx.engine.ack(&drop_now).await?;
     }
     Ok(())
 }
@@ -197,12 +196,7 @@ async fn defer_unadmitted(
     let now = tokio::time::Instant::now();
     let mut deferred = Vec::new();
     for (key, (_, job)) in by_key.iter() {
-        let Ok(plan) = ctx
-            .engine
-            .cache
-            .plan(&ctx.engine.store, &job.plan_hash)
-            .await
-        else {
+        let Ok(plan) = ctx.engine.plan(&job.plan_hash).await else {
             continue; // the attempt reports the problem
         };
         if job.node as usize >= plan.nodes.len() {
@@ -239,7 +233,7 @@ async fn defer_unadmitted(
         jobs = later.len(),
         "deferring jobs (runtime missing here, breaker open or rate limited)"
     );
-    ctx.engine.queue.schedule(&later).await?;
-    ctx.engine.queue.ack(&acks).await?;
+    ctx.engine.schedule(&later).await?;
+    ctx.engine.ack(&acks).await?;
     Ok(())
 }

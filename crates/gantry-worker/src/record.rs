@@ -123,11 +123,7 @@ async fn write(
         let recorded = if inline {
             engine.record_results(results).await
         } else {
-            engine
-                .store
-                .record_results(&config.id, results)
-                .await
-                .map_err(Into::into)
+            engine.record_results_deferred(&config.id, results).await
         };
         match recorded {
             Ok(accepted) => {

@@ -37,8 +37,8 @@ pub(crate) async fn prepare(engine: &Engine, claimed: &[Claimed]) -> Vec<Option<
     let mut parts = Vec::with_capacity(claimed.len());
     let mut wanted = Vec::new();
     for c in claimed {
-        let dag = engine.cache.dag(&engine.store, c.workflow_id).await;
-        let plan = engine.cache.plan(&engine.store, &c.plan_hash).await;
+        let dag = engine.dag(c.workflow_id).await;
+        let plan = engine.plan(&c.plan_hash).await;
         match (dag, plan) {
             (Ok(dag), Ok(plan)) => {
                 for node in dag.refs(c.node).iter().filter_map(TemplateRef::node) {
@@ -59,7 +59,7 @@ pub(crate) async fn prepare(engine: &Engine, claimed: &[Claimed]) -> Vec<Option<
     } else {
         // Postgres restarting or unreachable: the attempt is retried.
         engine
-            .store
+            .reads()
             .node_views(&wanted)
             .await
             .map_err(|e| format!("cannot read upstream outputs: {e}"))

@@ -62,10 +62,10 @@ impl Harness {
 
     async fn start_run(&self, agent: Value, nodes: Value) -> uuid::Uuid {
         let agent: AgentDef = serde_json::from_value(agent).unwrap();
-        self.engine.store.upsert_agent(&agent).await.unwrap();
+        self.engine.upsert_agent(&agent).await.unwrap();
         let def: WorkflowDef =
             serde_json::from_value(json!({"name": "wf", "nodes": nodes})).unwrap();
-        let wf = self.engine.store.register_workflow(&def).await.unwrap();
+        let wf = self.engine.register_workflow(&def).await.unwrap();
         match self.engine.start_run(&wf, &json!({}), None).await.unwrap() {
             Started::New(r) => r.id,
             other => panic!("unexpected {other:?}"),
@@ -73,7 +73,7 @@ impl Harness {
     }
 
     async fn attempts(&self, run: uuid::Uuid) -> Vec<(String, String, u32)> {
-        let r = self.engine.store.get_run(run).await.unwrap().unwrap();
+        let r = self.engine.reads().get_run(run).await.unwrap().unwrap();
         r.nodes
             .iter()
             .map(|n| (n.id.clone(), n.status.to_string(), n.attempts))
@@ -83,7 +83,7 @@ impl Harness {
     async fn wait_status(&self, run: uuid::Uuid, want: &str, within: Duration) {
         let deadline = Instant::now() + within;
         loop {
-            let r = self.engine.store.get_run(run).await.unwrap().unwrap();
+            let r = self.engine.reads().get_run(run).await.unwrap().unwrap();
             if r.run.status.as_str() == want {
                 return;
             }
@@ -189,7 +189,7 @@ async fn rate_limit_spreads_starts_and_spends_no_attempts(pool: PgPool) {
         .await;
     h.wait_status(run, "succeeded", Duration::from_secs(15))
         .await;
-    let times = h.engine.store.attempt_times(run).await.unwrap();
+    let times = h.engine.reads().attempt_times(run).await.unwrap();
     assert_eq!(times.len(), 8, "one attempt per node");
     let first = times.iter().map(|t| t.started_at).min().unwrap();
     let last = times.iter().map(|t| t.started_at).max().unwrap();

@@ -60,7 +60,7 @@ pub(crate) async fn register(
     if !problems.is_empty() {
         return Err(Error::validation(problems));
     }
-    let rec = ctx.store().upsert_agent(&def).await?;
+    let rec = ctx.engine().upsert_agent(&def).await?;
     Ok((StatusCode::CREATED, Json(rec)))
 }
 

@@ -49,7 +49,7 @@ pub(crate) async fn healthz() -> Json<Health> {
 pub(crate) async fn readyz(State(ctx): State<Ctx>) -> Result<Json<Health>> {
     let (pg, redis) = tokio::join!(
         tokio::time::timeout(PING_TIMEOUT, ctx.store().ping()),
-        tokio::time::timeout(PING_TIMEOUT, ctx.engine().queue.ping()),
+        tokio::time::timeout(PING_TIMEOUT, ctx.engine().queue_ping()),
     );
     let mut down = Vec::new();
     match pg {

@@ -33,7 +33,7 @@ pub(crate) async fn metrics(State(ctx): State<Ctx>) -> Response {
 }
 
 async fn refresh_queue_gauges(ctx: &Ctx) {
-    let all = match ctx.engine().queue.all_stats().await {
+    let all = match ctx.engine().all_queue_stats().await {
         Ok(all) => all,
         Err(e) => {
             tracing::warn!(error = %e, "metrics: cannot read queues");
@@ -54,7 +54,7 @@ async fn refresh_queue_gauges(ctx: &Ctx) {
 
 /// Live workers and their slots, from their heartbeats in Redis.
 async fn refresh_worker_gauges(ctx: &Ctx) {
-    let workers = match ctx.engine().queue.workers().await {
+    let workers = match ctx.engine().workers().await {
         Ok(w) => w,
         Err(e) => {
             tracing::warn!(error = %e, "metrics: cannot read workers");

@@ -48,8 +48,7 @@ pub(crate) struct QueueList {
 pub(crate) async fn list(State(ctx): State<Ctx>) -> Result<Json<QueueList>> {
     let queues = ctx
         .engine()
-        .queue
-        .all_stats()
+        .all_queue_stats()
         .await?
         .into_iter()
         .map(|(name, s)| QueueView {
@@ -173,8 +172,7 @@ pub(crate) async fn jobs(
     let (state, limit, cursor) = jobs_query(q)?;
     let page = ctx
         .engine()
-        .queue
-        .jobs(queue, state, limit, cursor.as_deref())
+        .queue_jobs(queue, state, limit, cursor.as_deref())
         .await?;
     Ok(Json(JobList {
         jobs: page.jobs.into_iter().map(JobItem::from).collect(),

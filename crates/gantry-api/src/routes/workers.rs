@@ -53,7 +53,7 @@ fn at(ms: u64) -> Option<DateTime<Utc>> {
     )
 )]
 pub(crate) async fn list(State(ctx): State<Ctx>) -> Result<Json<WorkerList>> {
-    let workers = ctx.engine().queue.workers().await?;
+    let workers = ctx.engine().workers().await?;
     Ok(Json(WorkerList {
         workers: workers
             .into_iter()

@@ -101,7 +101,7 @@ pub(crate) async fn register(
             return Err(Error::validation(problems));
         }
     };
-    let rec = ctx.store().register_workflow(dag.def()).await?;
+    let rec = ctx.engine().register_workflow(dag.def()).await?;
     Ok((StatusCode::CREATED, Json(rec)))
 }
 

@@ -19,7 +19,7 @@ pub(crate) async fn page_handler(
     Extension(session): Extension<Session>,
 ) -> UiResult<Html<String>> {
     let store = ctx.store();
-    let queue = &ctx.engine().queue;
+    let engine = ctx.engine();
     let (counts, activity, queues, workers) = tokio::try_join!(
         async { store.run_counts().await.map_err(crate::Error::from) },
         async {
@@ -28,8 +28,8 @@ pub(crate) async fn page_handler(
                 .await
                 .map_err(crate::Error::from)
         },
-        async { queue.all_stats().await.map_err(crate::Error::from) },
-        async { queue.workers().await.map_err(crate::Error::from) },
+        async { engine.all_queue_stats().await.map_err(crate::Error::from) },
+        async { engine.workers().await.map_err(crate::Error::from) },
     )?;
     let total: i64 = counts.iter().map(|(_, n)| n).sum();
     let body = html! {

@@ -25,7 +25,7 @@ pub(crate) async fn list(
     State(ctx): State<Ctx>,
     Extension(session): Extension<Session>,
 ) -> UiResult<Html<String>> {
-    let queues = ctx.engine().queue.all_stats().await?;
+    let queues = ctx.engine().all_queue_stats().await?;
     let body = html! {
         h1 { "Queues" }
         @if queues.is_empty() {
@@ -85,12 +85,11 @@ pub(crate) async fn jobs(
     }
     let engine = ctx.engine();
     let (known, stats, page_of_jobs) = tokio::try_join!(
-        async { engine.queue.queues().await.map_err(crate::Error::from) },
-        async { engine.queue.stats(queue).await.map_err(crate::Error::from) },
+        async { engine.queue_names().await.map_err(crate::Error::from) },
+        async { engine.queue_stats(queue).await.map_err(crate::Error::from) },
         async {
             engine
-                .queue
-                .jobs(queue, state, PAGE, cursor.as_deref())
+                .queue_jobs(queue, state, PAGE, cursor.as_deref())
                 .await
                 .map_err(crate::Error::from)
         },

@@ -301,7 +301,7 @@ pub(crate) async fn login(State(ctx): State<Ctx>, req: Request) -> Response {
     let id = new_session_id();
     let expires = chrono::Utc::now() + chrono::Duration::seconds(SESSION_S as i64);
     if let Err(e) = ctx
-        .store()
+        .engine()
         .create_session(&id_hash(&id), &token_id, expires)
         .await
     {
@@ -326,7 +326,7 @@ pub(crate) async fn logout(
     State(ctx): State<Ctx>,
     Extension(session): Extension<Session>,
 ) -> Response {
-    if let Err(e) = ctx.store().delete_session(&id_hash(&session.id)).await {
+    if let Err(e) = ctx.engine().delete_session(&id_hash(&session.id)).await {
         return UiError::Api(e.into()).into_response();
     }
     let mut res = redirect("/login");

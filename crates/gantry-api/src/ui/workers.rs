@@ -17,7 +17,7 @@ pub(crate) async fn page_handler(
     State(ctx): State<Ctx>,
     Extension(session): Extension<Session>,
 ) -> UiResult<Html<String>> {
-    let workers = ctx.engine().queue.workers().await?;
+    let workers = ctx.engine().workers().await?;
     let now = gantry_queue::unix_ms();
     let body = html! {
         h1 { "Workers " span.count { (workers.len()) } }

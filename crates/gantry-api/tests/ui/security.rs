@@ -216,11 +216,7 @@ async fn posts_need_the_csrf_token_and_the_same_origin(pool: PgPool) {
         queue: "default".into(),
         payload: "{}".into(),
     };
-    st.engine
-        .queue
-        .bury_jobs(&[(junk, 1)], "boom")
-        .await
-        .unwrap();
+    st.engine.bury_jobs(&[(junk, 1)], "boom").await.unwrap();
     let replay = "/queues/default/dead/junk-2/replay";
     let r = send(
         &app,
@@ -234,7 +230,7 @@ async fn posts_need_the_csrf_token_and_the_same_origin(pool: PgPool) {
     )
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(st.engine.queue.stats("default").await.unwrap().dead, 1);
+    assert_eq!(st.engine.queue_stats("default").await.unwrap().dead, 1);
     let r = send(
         &app,
         "POST",
@@ -245,7 +241,7 @@ async fn posts_need_the_csrf_token_and_the_same_origin(pool: PgPool) {
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", body(&r));
     assert_eq!(header(&r, "location"), "/queues/default?state=dead");
-    assert_eq!(st.engine.queue.stats("default").await.unwrap().dead, 0);
+    assert_eq!(st.engine.queue_stats("default").await.unwrap().dead, 0);
     let r = send(
         &app,
         "POST",

@@ -37,11 +37,11 @@ async fn claimed(engine: &Engine) -> Vec<AttemptResult> {
     let agent: AgentDef =
         serde_json::from_value(json!({"name": "echo", "runtime": "builtin", "builtin": "echo"}))
             .unwrap();
-    engine.store.upsert_agent(&agent).await.unwrap();
+    engine.upsert_agent(&agent).await.unwrap();
     let def: WorkflowDef =
         serde_json::from_value(json!({"name": "wf", "nodes": [{"id": "a", "agent": "echo"}]}))
             .unwrap();
-    let wf = engine.store.register_workflow(&def).await.unwrap();
+    let wf = engine.register_workflow(&def).await.unwrap();
     let mut jobs = Vec::new();
     for _ in 0..3 {
         match engine.start_run(&wf, &json!({}), None).await.unwrap() {
@@ -50,7 +50,6 @@ async fn claimed(engine: &Engine) -> Vec<AttemptResult> {
         }
     }
     let claims = engine
-        .store
         .claim("w1", &jobs, Duration::from_secs(10))
         .await
         .unwrap();
@@ -74,7 +73,7 @@ async fn check(engine: &Engine, results: &[AttemptResult]) {
     // The coordinator's part: apply what was recorded.
     gantry_coordinator::drain(engine, 64).await.unwrap();
     for (i, r) in results.iter().enumerate() {
-        let run = engine.store.get_run(r.run_id).await.unwrap().unwrap();
+        let run = engine.reads().get_run(r.run_id).await.unwrap().unwrap();
         let node = &run.nodes[0];
         if i == 1 {
             assert_eq!(node.status.to_string(), "failed", "{node:?}");
