@@ -129,6 +129,17 @@ pub enum Outcome {
     Lost,
 }
 
+impl Outcome {
+    /// The error stored on an attempt that ended this way without its worker
+    /// saying why (only a lost attempt); `None` when the worker reports it.
+    pub fn stored_error(self) -> Option<&'static str> {
+        match self {
+            Outcome::Lost => Some("lease expired"),
+            Outcome::Succeeded | Outcome::Failed { .. } => None,
+        }
+    }
+}
+
 /// Something that happened to a run. A node's events may name an
 /// instance's slot (see [`crate::Slot`]) instead of a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -119,8 +119,8 @@ impl Store {
         Ok(accepted)
     }
 
-    /// Finish every running attempt whose lease ran out as a retryable
-    /// failure (`error` = "lease expired"), flag those nodes
+    /// Finish every running attempt whose lease ran out as lost (`lost`, the
+    /// error of [`gantry_dag::Outcome::Lost`]), flag those nodes
     /// `pending_advance`, and notify. Returns how many.
     pub async fn expire_leases(&self, limit: i64) -> Result<u64> {
         Ok(self
@@ -146,7 +146,7 @@ impl Store {
                  FOR NO KEY UPDATE SKIP LOCKED
              ), done AS (
                  UPDATE attempts a
-                 SET status = 'failed', retryable = true, lost = true, error = 'lease expired',
+                 SET status = 'failed', retryable = true, lost = true, error = $2,
                      finished_at = clock_timestamp()
                  FROM expired e
                  WHERE a.run_id = e.run_id AND a.idx = e.idx AND a.attempt = e.attempt
@@ -160,6 +160,7 @@ impl Store {
              SELECT queue, count(*) FROM flagged GROUP BY queue ORDER BY queue",
         )
         .bind(limit)
+        .bind(gantry_dag::Outcome::Lost.stored_error())
         .fetch_all(&mut *tx)
         .await?;
         if !by_queue.is_empty() {
