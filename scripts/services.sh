@@ -3,6 +3,8 @@
 # starts them on loopback with their data under .gantry/ in the repo.
 # Idempotent: services already running are left alone. Prints nothing to
 # stdout but the environment to use (`eval "$(scripts/services.sh)"`).
+# GANTRY_PG_OPTS adds server options to a Postgres this script starts
+# (scripts/bench-profile.sh loads pg_stat_statements that way).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${GANTRY_STATE_DIR:-$ROOT/.gantry}"
@@ -77,7 +79,7 @@ start_postgres() {
   if as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then return; fi
   log "starting postgres on 127.0.0.1:$PG_PORT (fsync and synchronous_commit on)"
   as_pg "$bin/pg_ctl" -D "$data" -l "$data/postgres.log" -w -t 60 start \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $data -c max_connections=400 -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB" >&2
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $data -c max_connections=400 -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB ${GANTRY_PG_OPTS:-}" >&2
   for _ in $(seq 1 50); do
     PGPASSWORD=gantry psql -h 127.0.0.1 -p "$PG_PORT" -U gantry -d postgres -tAc 'select 1' >/dev/null 2>&1 && break
     sleep 0.2
