@@ -23,12 +23,31 @@ pub struct ClaimView {
     pub now_ms: i64,
 }
 
-/// A claim the store may write: the node leaves `from` (with `from_attempt`)
-/// for `running`, with attempt `attempt` and `tries` spent.
+impl ClaimView {
+    /// What a job says of its node when it was queued: a node of a running
+    /// run, `queued` with this attempt and these tries. A claim decided on
+    /// it is written only if the node is still exactly that, so a stale job
+    /// (the node moved on, the run was cancelled) writes nothing.
+    pub fn queued(attempt: u32, tries: u32) -> Self {
+        Self {
+            run: RunStatus::Running,
+            status: NodeStatus::Queued,
+            attempt,
+            tries,
+            retry_at_ms: None,
+            now_ms: 0,
+        }
+    }
+}
+
+/// A claim the store may write: the node leaves `from` (with `from_attempt`
+/// and `from_tries`) for `running`, with attempt `attempt` and `tries`
+/// spent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Claim {
     pub from: NodeStatus,
     pub from_attempt: u32,
+    pub from_tries: u32,
     pub attempt: u32,
     pub tries: u32,
 }
@@ -71,6 +90,7 @@ pub fn claim(view: &ClaimView) -> Result<Claim, Refusal> {
     Ok(Claim {
         from: view.status,
         from_attempt: view.attempt,
+        from_tries: view.tries,
         attempt: view.attempt + 1,
         tries: view.tries + 1,
     })

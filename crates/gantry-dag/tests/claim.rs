@@ -23,6 +23,7 @@ fn a_queued_node_starts_the_next_attempt_and_spends_a_try() {
         Ok(Claim {
             from: NodeStatus::Queued,
             from_attempt: 2,
+            from_tries: 1,
             attempt: 3,
             tries: 2,
         })
@@ -92,4 +93,13 @@ fn a_second_delivery_of_a_claimed_node_is_refused() {
     );
     assert_eq!(node.claim(), Err(Refusal::NotReady(NodeStatus::Running)));
     assert_eq!(node.attempt, 1);
+}
+
+#[test]
+fn what_a_queued_job_says_decides_like_the_row_it_describes() {
+    let row = view(NodeStatus::Queued);
+    assert_eq!(
+        claim(&ClaimView::queued(row.attempt, row.tries)),
+        claim(&row)
+    );
 }

@@ -3,10 +3,8 @@
 //! start or end an attempt outside a run's lock.
 
 use crate::{Engine, Result};
-use gantry_dag::NodeIdx;
-use gantry_store::Claimed;
+use gantry_store::{ClaimJob, Claimed};
 use std::time::Duration;
-use uuid::Uuid;
 
 impl Engine {
     /// Claim the nodes of `jobs` for `worker` under a lease of `lease`. Jobs
@@ -15,7 +13,7 @@ impl Engine {
     pub async fn claim(
         &self,
         worker: &str,
-        jobs: &[(Uuid, NodeIdx)],
+        jobs: &[ClaimJob],
         lease: Duration,
     ) -> Result<Vec<Claimed>> {
         Ok(self.store.claim(worker, jobs, lease).await?)

@@ -1,25 +1,54 @@
 //! The two halves of a worker's claim around the pure decision
-//! (`gantry_dag::claim`): read what it decides on, then write each decided
-//! claim only where the node is still what was read (its status and attempt
-//! are the compare-and-set), with the attempt's lease and its `attempts` row.
+//! (`gantry_dag::claim`): what it decides on (what the job says of its
+//! queued node, or else the node's row), then the write of each decided
+//! claim only where the node is still what was decided on (its status,
+//! attempt and tries are the compare-and-set), with the attempt's lease and
+//! its `attempts` row.
 
 use crate::rows::{i32_of, millis, node_status, run_status, u32_of};
-use crate::{Claimed, Result, Store};
+use crate::{Claimed, Dispatch, Queued, Result, Store};
 use gantry_dag::{Claim, ClaimView, NodeIdx};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// A delivered node as a claim reads it.
+/// A delivered node to claim: its key, and how it was queued when its job
+/// says so (a job the reconciler delivered again, a retry's delayed job or
+/// one from an older version does not, and its claim reads the node).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimJob {
+    pub run_id: Uuid,
+    pub node: NodeIdx,
+    pub queued: Option<Queued>,
+}
+
+impl From<&Dispatch> for ClaimJob {
+    fn from(d: &Dispatch) -> Self {
+        Self {
+            run_id: d.run_id,
+            node: d.node,
+            queued: d.queued,
+        }
+    }
+}
+
+impl From<(Uuid, NodeIdx)> for ClaimJob {
+    fn from((run_id, node): (Uuid, NodeIdx)) -> Self {
+        Self {
+            run_id,
+            node,
+            queued: None,
+        }
+    }
+}
+
+/// A delivered node as a claim decides on it.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimRead {
     pub run_id: Uuid,
     pub node: NodeIdx,
     pub view: ClaimView,
-    /// When the node became ready (queued, or its retry due), Unix ms: the
-    /// start of its dispatch latency.
-    pub ready_at_ms: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -31,7 +60,6 @@ struct ViewRow {
     attempt: i32,
     tries: i32,
     retry_at_ms: Option<i64>,
-    ready_at_ms: Option<i64>,
     now_ms: i64,
 }
 
@@ -46,21 +74,35 @@ struct ClaimedRow {
     input: Option<Value>,
     item: Option<Value>,
     started_at_ms: i64,
+    ready_at_ms: Option<i64>,
 }
 
 impl Store {
     /// Claim the delivered `jobs` for `worker` under a lease of `lease`:
-    /// read them, let [`gantry_dag::claim`] decide each, write the claims.
-    /// Jobs refused (a duplicate delivery, a cancelled run, a retry not due)
-    /// or overtaken between read and write are left out of the result; the
-    /// caller acknowledges and drops those jobs.
+    /// take what each job says of its queued node, read the others, let
+    /// [`gantry_dag::claim`] decide each, write the claims. Jobs refused (a
+    /// duplicate delivery, a cancelled run, a retry not due) or overtaken
+    /// since (a stale job, a node another worker claimed) are left out of
+    /// the result; the caller acknowledges and drops those jobs.
     pub async fn claim(
         &self,
         worker: &str,
-        jobs: &[(Uuid, NodeIdx)],
+        jobs: &[ClaimJob],
         lease: Duration,
     ) -> Result<Vec<Claimed>> {
-        let read = self.claim_views(jobs).await?;
+        let unread: Vec<(Uuid, NodeIdx)> = jobs
+            .iter()
+            .filter(|j| j.queued.is_none())
+            .map(|j| (j.run_id, j.node))
+            .collect();
+        let mut read = self.claim_views(&unread).await?;
+        read.extend(jobs.iter().filter_map(|j| {
+            j.queued.map(|q| ClaimRead {
+                run_id: j.run_id,
+                node: j.node,
+                view: ClaimView::queued(q.attempt, q.tries),
+            })
+        }));
         let decided: Vec<(&ClaimRead, Claim)> = read
             .iter()
             .filter_map(|r| match gantry_dag::claim(&r.view) {
@@ -89,15 +131,13 @@ impl Store {
         let rows: Vec<ViewRow> = sqlx::query_as(
             "SELECT j.run_id, j.idx, r.status AS run_status, n.status, n.attempt, n.tries,
                     (extract(epoch FROM n.retry_at) * 1000)::int8 AS retry_at_ms,
-                    (extract(epoch FROM CASE WHEN n.status = 'retrying' THEN n.retry_at
-                                             ELSE n.queued_at END) * 1000)::int8 AS ready_at_ms,
                     (extract(epoch FROM clock_timestamp()) * 1000)::int8 AS now_ms
              FROM (SELECT DISTINCT * FROM unnest($1::uuid[], $2::int[])) AS j(run_id, idx)
              CROSS JOIN LATERAL (
                  SELECT r.status FROM runs r WHERE r.id = j.run_id OFFSET 0
              ) r
              CROSS JOIN LATERAL (
-                 SELECT n.status, n.attempt, n.tries, n.retry_at, n.queued_at FROM nodes n
+                 SELECT n.status, n.attempt, n.tries, n.retry_at FROM nodes n
                  WHERE n.run_id = j.run_id AND n.idx = j.idx OFFSET 0
              ) n",
         )
@@ -118,7 +158,6 @@ impl Store {
                         retry_at_ms: r.retry_at_ms,
                         now_ms: r.now_ms,
                     },
-                    ready_at_ms: r.ready_at_ms,
                 })
             })
             .collect()
@@ -142,6 +181,7 @@ impl Store {
         let idxs: Vec<i32> = claims.iter().map(|c| i32_of(c.0.node)).collect();
         let from: Vec<&str> = claims.iter().map(|c| c.1.from.as_str()).collect();
         let from_attempt: Vec<i32> = claims.iter().map(|c| i32_of(c.1.from_attempt)).collect();
+        let from_tries: Vec<i32> = claims.iter().map(|c| i32_of(c.1.from_tries)).collect();
         let attempt: Vec<i32> = claims.iter().map(|c| i32_of(c.1.attempt)).collect();
         let tries: Vec<i32> = claims.iter().map(|c| i32_of(c.1.tries)).collect();
         // `FOR KEY SHARE` on the run waits for a cancel (which holds the run
@@ -154,23 +194,28 @@ impl Store {
         let rows: Vec<ClaimedRow> = sqlx::query_as(
             "WITH want AS (
                  SELECT * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::int[],
-                                      $6::int[], $7::int[])
-                      AS w(run_id, idx, from_status, from_attempt, attempt, tries)
+                                      $9::int[], $6::int[], $7::int[])
+                      AS w(run_id, idx, from_status, from_attempt, from_tries, attempt, tries)
              ), live AS (
                  SELECT r.id FROM runs r
                  WHERE r.id IN (SELECT run_id FROM want) AND r.status = 'running'
                  ORDER BY r.id
                  FOR KEY SHARE
              ), still AS (
-                 SELECT w.run_id, w.idx, w.attempt, w.tries
+                 -- When the node became ready (queued, or its retry due):
+                 -- the start of its dispatch latency.
+                 SELECT w.run_id, w.idx, w.attempt, w.tries,
+                        CASE WHEN n.status = 'retrying' THEN n.retry_at
+                             ELSE n.queued_at END AS ready_at
                  FROM (SELECT * FROM want WHERE run_id IN (SELECT id FROM live)
                        ORDER BY run_id, idx) w
                  CROSS JOIN LATERAL (
-                     SELECT n.status, n.attempt FROM nodes n
+                     SELECT n.status, n.attempt, n.tries, n.retry_at, n.queued_at FROM nodes n
                      WHERE n.run_id = w.run_id AND n.idx = w.idx
                      FOR NO KEY UPDATE
                  ) n
                  WHERE n.status = w.from_status AND n.attempt = w.from_attempt
+                   AND n.tries = w.from_tries
              ), claimed AS (
                  UPDATE nodes n
                  SET status = 'running', attempt = s.attempt, tries = s.tries,
@@ -179,7 +224,7 @@ impl Store {
                      started_at = clock_timestamp(), finished_at = NULL, retry_at = NULL
                  FROM still s
                  WHERE n.run_id = s.run_id AND n.idx = s.idx
-                 RETURNING n.run_id, n.idx, n.attempt, n.started_at, n.item
+                 RETURNING n.run_id, n.idx, n.attempt, n.started_at, n.item, s.ready_at
              ), attempts AS (
                  INSERT INTO attempts (run_id, idx, attempt, worker, status, started_at)
                  SELECT run_id, idx, attempt, $1, 'running', started_at FROM claimed
@@ -190,8 +235,13 @@ impl Store {
                     CASE WHEN row_number() OVER (PARTITION BY c.run_id ORDER BY c.idx) = 1
                          THEN r.input END AS input,
                     c.item,
-                    (extract(epoch FROM c.started_at) * 1000)::int8 AS started_at_ms
-             FROM claimed c JOIN runs r ON r.id = c.run_id
+                    (extract(epoch FROM c.started_at) * 1000)::int8 AS started_at_ms,
+                    (extract(epoch FROM c.ready_at) * 1000)::int8 AS ready_at_ms
+             FROM claimed c
+             CROSS JOIN LATERAL (
+                 SELECT r.workflow_id, r.plan_hash, r.input FROM runs r
+                 WHERE r.id = c.run_id OFFSET 0
+             ) r
              ORDER BY c.run_id, c.idx",
         )
         .bind(worker)
@@ -202,12 +252,9 @@ impl Store {
         .bind(&attempt)
         .bind(&tries)
         .bind(millis(lease))
+        .bind(&from_tries)
         .fetch_all(&self.pool)
         .await?;
-        let ready: std::collections::HashMap<(Uuid, NodeIdx), Option<i64>> = claims
-            .iter()
-            .map(|c| ((c.0.run_id, c.0.node), c.0.ready_at_ms))
-            .collect();
         // Rows come ordered by run: each run's first row carries its input.
         let mut input: Option<(Uuid, Arc<Value>)> = None;
         Ok(rows
@@ -223,10 +270,8 @@ impl Store {
                     _ => Arc::new(Value::Null),
                 };
                 let node = u32_of(r.idx);
-                let waited_s = ready
-                    .get(&(r.run_id, node))
-                    .copied()
-                    .flatten()
+                let waited_s = r
+                    .ready_at_ms
                     .map(|at| (r.started_at_ms - at) as f64 / 1000.0);
                 Claimed {
                     run_id: r.run_id,

@@ -19,7 +19,7 @@ mod tx;
 mod work;
 
 pub use children::{ChildOf, ChildRun, ChildSlot};
-pub use claim::ClaimRead;
+pub use claim::{ClaimJob, ClaimRead};
 pub use dash::{scratch_database, Activity, FinishedCounts};
 pub use error::{Error, Result};
 pub use instances::{InstanceCounts, InstanceSummary};

@@ -50,6 +50,18 @@ pub struct Dispatch {
     /// W3C trace context of the run, when tracing is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// The node as it was queued, when the transition that queued it says
+    /// so: the claim then decides on it without reading the node first
+    /// (see [`crate::ClaimJob`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued: Option<Queued>,
+}
+
+/// A node's attempt and tries when it entered `queued`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queued {
+    pub attempt: u32,
+    pub tries: u32,
 }
 
 impl Dispatch {
@@ -69,6 +81,7 @@ impl Dispatch {
             plan_hash: head.plan_hash.clone(),
             delay_ms,
             traceparent,
+            queued: None,
         }
     }
 

@@ -3,7 +3,7 @@
 //! `save_nodes.sql`, one for the run row; instances in `instances.rs`).
 
 use crate::rows::{i32_of, millis};
-use crate::{Dispatch, Result, RunHead, RunTx, RUN_CHANNEL};
+use crate::{Dispatch, Queued, Result, RunHead, RunTx, RUN_CHANNEL};
 use gantry_dag::limits::{clamp_delay_ms, MAX_DELAY_MS};
 use gantry_dag::{
     Action, NodeFailure, NodeIdx, NodeStatus, NodeView, Plan, RunState, RunStatus, Scope,
@@ -171,7 +171,20 @@ impl RunTx<'_> {
         Ok(actions
             .iter()
             .filter_map(|a| match *a {
-                Action::Enqueue { node } => Some(dispatch(node, None)),
+                // The node as saved: its claim decides on this and skips
+                // reading the row (a node no longer queued at the end of
+                // the transition carries nothing, and its claim reads).
+                Action::Enqueue { node } => Some(Dispatch {
+                    queued: state
+                        .nodes
+                        .get(&node)
+                        .filter(|n| n.status == NodeStatus::Queued)
+                        .map(|n| Queued {
+                            attempt: n.attempt,
+                            tries: n.tries,
+                        }),
+                    ..dispatch(node, None)
+                }),
                 Action::Schedule { node, delay } => Some(dispatch(
                     node,
                     Some(clamp_delay_ms(

@@ -19,6 +19,9 @@ struct DispatchRow {
     workflow_id: i64,
     plan_hash: String,
     traceparent: Option<String>,
+    /// Attempt and tries of a `queued` node (null for a retrying one).
+    queued_attempt: Option<i32>,
+    queued_tries: Option<i32>,
 }
 
 impl Reads {
@@ -180,17 +183,20 @@ impl Store {
 impl Reads {
     /// Nodes that should be in a queue and may have been lost: `queued` since
     /// before now - `older_than`, or `retrying` with `retry_at` before now -
-    /// `older_than`. The reconciler checks each against Redis.
+    /// `older_than`. The reconciler checks each against Redis. A queued
+    /// node's dispatch says how it is queued, as its first one did.
     pub async fn deliverable(&self, older_than: Duration, limit: i64) -> Result<Vec<Dispatch>> {
         let rows: Vec<DispatchRow> = sqlx::query_as(
-            "SELECT n.run_id, n.idx, n.queue, r.workflow_id, r.plan_hash, r.traceparent
+            "SELECT n.run_id, n.idx, n.queue, r.workflow_id, r.plan_hash, r.traceparent,
+                    n.queued_attempt, n.queued_tries
              FROM (
-                 (SELECT run_id, idx, queue, queued_at AS due FROM nodes
+                 (SELECT run_id, idx, queue, queued_at AS due,
+                         attempt AS queued_attempt, tries AS queued_tries FROM nodes
                   WHERE status = 'queued'
                     AND queued_at < clock_timestamp() - $1::float8 * interval '1 millisecond'
                   ORDER BY queued_at LIMIT $2)
                  UNION ALL
-                 (SELECT run_id, idx, queue, retry_at AS due FROM nodes
+                 (SELECT run_id, idx, queue, retry_at AS due, NULL::int, NULL::int FROM nodes
                   WHERE status = 'retrying'
                     AND retry_at < clock_timestamp() - $1::float8 * interval '1 millisecond'
                   ORDER BY retry_at LIMIT $2)
@@ -214,6 +220,13 @@ impl Reads {
                 plan_hash: r.plan_hash,
                 delay_ms: None,
                 traceparent: r.traceparent,
+                queued: r
+                    .queued_attempt
+                    .zip(r.queued_tries)
+                    .map(|(attempt, tries)| crate::Queued {
+                        attempt: u32_of(attempt),
+                        tries: u32_of(tries),
+                    }),
             })
             .collect())
     }

@@ -5,7 +5,7 @@ mod common;
 
 use common::{claim, fixture, join_def, node_row, result, LEASE};
 use gantry_dag::{Event, NodeIdx, NodeStatus, Outcome};
-use gantry_store::Store;
+use gantry_store::{ClaimJob, Store};
 use serde_json::json;
 use sqlx::PgPool;
 use std::collections::HashSet;
@@ -24,8 +24,12 @@ async fn each_node_is_claimed_exactly_once_under_concurrency(pool: PgPool) {
     let store = Store::from_pool(pool.clone());
     let fx = fixture(&store, wide_def(40)).await;
     let (run, jobs) = fx.start(json!({"k": "v"})).await;
-    let jobs: Vec<(Uuid, NodeIdx)> = jobs.iter().map(|d| (d.run_id, d.node)).collect();
+    let jobs: Vec<ClaimJob> = jobs.iter().map(ClaimJob::from).collect();
     assert_eq!(jobs.len(), 40);
+    assert!(
+        jobs.iter().all(|j| j.queued.is_some()),
+        "a queued node's job says how it was queued: {jobs:?}"
+    );
 
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(12));
     let tasks: Vec<_> = (0..12)
@@ -37,6 +41,14 @@ async fn each_node_is_claimed_exactly_once_under_concurrency(pool: PgPool) {
             mine.rotate_left(w * 3);
             if w % 2 == 1 {
                 mine.reverse();
+            }
+            // A third of the workers read the nodes (as for a job that
+            // does not say how its node was queued); the rest decide on
+            // what the job says. Both race for the same rows.
+            if w % 3 == 0 {
+                for j in &mut mine {
+                    j.queued = None;
+                }
             }
             tokio::spawn(async move {
                 barrier.wait().await;
@@ -67,8 +79,19 @@ async fn each_node_is_claimed_exactly_once_under_concurrency(pool: PgPool) {
     .unwrap();
     assert_eq!((attempts, running), (40, 40));
 
-    // A duplicate delivery claims nothing.
+    // A duplicate delivery claims nothing, whether it says how its node
+    // was queued (stale: the compare-and-set finds it running) or not (the
+    // read finds it running).
     assert!(store.claim("late", &jobs, LEASE).await.unwrap().is_empty());
+    let unsaid: Vec<ClaimJob> = jobs
+        .iter()
+        .map(|j| ClaimJob { queued: None, ..*j })
+        .collect();
+    assert!(store
+        .claim("late", &unsaid, LEASE)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[sqlx::test(migrations = "./migrations")]
@@ -85,7 +108,11 @@ async fn a_claim_decided_on_a_stale_read_writes_nothing(pool: PgPool) {
         .collect();
     // Another worker claims one node between this read and its write.
     assert_eq!(
-        store.claim("fast", &jobs[..1], LEASE).await.unwrap().len(),
+        store
+            .claim("fast", &[ClaimJob::from(jobs[0])], LEASE)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     let won = store.write_claims("slow", &decided, LEASE).await.unwrap();
@@ -208,11 +235,15 @@ async fn expired_leases_become_retryable_failures(pool: PgPool) {
     let fx = fixture(&store, join_def("lease")).await;
     let (run, jobs) = fx.start(json!({})).await;
     let a = store
-        .claim("dead", &[(run.id, jobs[0].node)], Duration::from_millis(1))
+        .claim(
+            "dead",
+            &[(run.id, jobs[0].node).into()],
+            Duration::from_millis(1),
+        )
         .await
         .unwrap();
     let b = store
-        .claim("alive", &[(run.id, jobs[1].node)], LEASE)
+        .claim("alive", &[(run.id, jobs[1].node).into()], LEASE)
         .await
         .unwrap();
     assert_eq!((a.len(), b.len()), (1, 1));
@@ -348,7 +379,9 @@ async fn deliverable_lists_old_queued_and_due_retrying_nodes(pool: PgPool) {
     .unwrap();
     let found = store.deliverable(Duration::ZERO, 10).await.unwrap();
     assert_eq!(found.len(), 2);
-    let claimed = claim(&store, "w", &jobs).await;
+    // What the reconciler delivers claims both: the retrying node's job is
+    // decided on its row, the queued one's on what the job says.
+    let claimed = claim(&store, "w", &found).await;
     assert_eq!(claimed.len(), 2);
     assert!(store
         .deliverable(Duration::ZERO, 10)

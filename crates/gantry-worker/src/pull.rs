@@ -9,7 +9,7 @@ use crate::{run_one, Config, Result};
 use gantry_engine::Engine;
 use gantry_executor::Executor;
 use gantry_queue::{Consumer, Delivery, Job};
-use gantry_store::Dispatch;
+use gantry_store::{ClaimJob, Dispatch};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -149,10 +149,10 @@ async fn start(
         }
     }
     defer_unadmitted(ctx, &mut by_key).await?;
-    let keys: Vec<(Uuid, u32)> = by_key.keys().copied().collect();
+    let jobs: Vec<ClaimJob> = by_key.values().map(|(_, job)| job.into()).collect();
     let claimed = ctx
         .engine
-        .claim(&ctx.config.id, &keys, ctx.config.lease)
+        .claim(&ctx.config.id, &jobs, ctx.config.lease)
         .await?;
     for c in &claimed {
         if let Some(waited) = c.waited_s {

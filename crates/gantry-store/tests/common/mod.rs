@@ -8,7 +8,7 @@ use gantry_dag::{
     WorkflowDef, DEFAULT_MAX_NODES,
 };
 use gantry_store::{
-    AttemptResult, Claimed, Created, Dispatch, NewRun, RunSummary, Store, WorkflowRecord,
+    AttemptResult, ClaimJob, Claimed, Created, Dispatch, NewRun, RunSummary, Store, WorkflowRecord,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -140,7 +140,7 @@ impl Fixture {
 
 /// Claim the dispatched jobs as `worker`.
 pub(crate) async fn claim(store: &Store, worker: &str, jobs: &[Dispatch]) -> Vec<Claimed> {
-    let jobs: Vec<(Uuid, NodeIdx)> = jobs.iter().map(|d| (d.run_id, d.node)).collect();
+    let jobs: Vec<ClaimJob> = jobs.iter().map(ClaimJob::from).collect();
     store.claim(worker, &jobs, LEASE).await.unwrap()
 }
 

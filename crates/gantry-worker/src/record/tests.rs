@@ -45,7 +45,7 @@ async fn claimed(engine: &Engine) -> Vec<AttemptResult> {
     let mut jobs = Vec::new();
     for _ in 0..3 {
         match engine.start_run(&wf, &json!({}), None).await.unwrap() {
-            Started::New(r) => jobs.push((r.id, 0)),
+            Started::New(r) => jobs.push(gantry_store::ClaimJob::from((r.id, 0))),
             other => panic!("unexpected {other:?}"),
         }
     }
