@@ -57,6 +57,11 @@ enum Cmd {
     },
     /// Show queue depths.
     Queues(ClientArgs),
+    /// Send events (SPEC section 9).
+    Events {
+        #[command(subcommand)]
+        cmd: EventsCmd,
+    },
     /// Run a benchmark scenario and print its JSON object as the last line.
     Bench(BenchArgs),
     /// Exit 0 when URL answers 2xx (a health check for images without curl).
@@ -353,6 +358,25 @@ enum RunsCmd {
     },
 }
 
+#[derive(Subcommand)]
+enum EventsCmd {
+    /// Send event NAME; prints its id and what it matched.
+    Send {
+        name: String,
+        /// Which waits it is for (default empty).
+        #[arg(long, default_value = "")]
+        key: String,
+        /// The event's data, any JSON.
+        #[arg(long, default_value = "null")]
+        data: String,
+        /// Sent again with the same id, the event has no new effect.
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
 #[derive(Args, Clone, Debug)]
 pub(crate) struct BenchArgs {
     /// `chain`, `fanout`, `docker`, `scale` or `ui`.
@@ -430,6 +454,16 @@ impl Cli {
                 } => client::decide(&client, &id, &node, index, "reject").await?,
             },
             Cmd::Queues(c) => client::queues(&c).await?,
+            Cmd::Events {
+                cmd:
+                    EventsCmd::Send {
+                        name,
+                        key,
+                        data,
+                        id,
+                        client,
+                    },
+            } => client::send_event(&client, &name, &key, &data, id.as_deref()).await?,
             Cmd::Bench(b) => bench::run(b).await?,
             Cmd::Probe { url, timeout_ms } => return crate::probe::run(&url, timeout_ms).await,
         }

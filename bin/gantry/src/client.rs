@@ -181,3 +181,28 @@ pub(crate) async fn queues(c: &ClientArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `gantry events send`: POST the event, print the answer.
+pub(crate) async fn send_event(
+    c: &ClientArgs,
+    name: &str,
+    key: &str,
+    data: &str,
+    id: Option<&str>,
+) -> anyhow::Result<()> {
+    let data: Value = serde_json::from_str(data).context("--data must be JSON")?;
+    let mut body = json!({"name": name, "key": key, "data": data});
+    if let Some(id) = id {
+        body["id"] = json!(id);
+    }
+    let (status, answer) =
+        send(request(c, reqwest::Method::POST, "/v1/events").json(&body)).await?;
+    let again = if status == 200 { " (sent before)" } else { "" };
+    println!(
+        "event {}{again}: {} waits matched, {} runs started",
+        answer["id"].as_str().unwrap_or(""),
+        answer["waits_matched"],
+        answer["runs_started"]
+    );
+    Ok(())
+}

@@ -208,6 +208,13 @@ async fn every_metric_named_by_alerts_dashboards_and_slos_is_in_metrics_after_a_
     );
     assert_eq!(value("gantry_stale_results_total "), 0.0);
     assert_eq!(value(r#"gantry_circuit_breaker_open{agent="echo"}"#), 0.0);
+    for outcome in ["matched", "started", "unmatched"] {
+        assert_eq!(
+            value(&format!(r#"gantry_events_total{{outcome="{outcome}"}}"#)),
+            0.0,
+            "no event was sent"
+        );
+    }
     // 20 ms of sleep, rounded up per attempt: at least 20.
     let slept =
         value(r#"gantry_agent_execution_milliseconds_total{agent="sleep",workflow="plain"}"#);

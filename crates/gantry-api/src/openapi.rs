@@ -3,7 +3,7 @@
 
 use crate::error::{ErrorBody, ErrorDetail, ProblemView};
 use crate::events;
-use crate::routes::{agents, health, instances, queues, runs, workers, workflows};
+use crate::routes::{agents, health, instances, queues, runs, sent_events, workers, workflows};
 use axum::Json;
 use std::sync::LazyLock;
 use utoipa::OpenApi;
@@ -36,6 +36,8 @@ use utoipa::OpenApi;
         runs::approve,
         runs::reject,
         events::run_events,
+        sent_events::send,
+        sent_events::list,
         queues::list,
         queues::jobs,
         queues::replay,
@@ -58,6 +60,9 @@ use utoipa::OpenApi;
         queues::QueueView,
         queues::JobList,
         queues::JobItem,
+        sent_events::EventSent,
+        sent_events::EventView,
+        sent_events::EventList,
         workers::WorkerList,
         workers::WorkerView,
         health::Health,
@@ -68,6 +73,7 @@ use utoipa::OpenApi;
         (name = "runs", description = "runs of workflows and their nodes"),
         (name = "queues", description = "queue inspection and dead-job replay"),
         (name = "workers", description = "live workers"),
+        (name = "events", description = "events sent from outside (SPEC section 9)"),
         (name = "health", description = "liveness and readiness"),
     )
 )]

@@ -21,6 +21,7 @@ mod map_gate;
 mod model;
 mod plan;
 mod schema;
+mod sent_event;
 mod status;
 mod template;
 mod template_impl;
@@ -45,6 +46,10 @@ pub use model::{
     WorkflowDef, BUILTINS,
 };
 pub use plan::{NodePlan, Plan};
+pub use sent_event::{
+    is_valid_event_name, NewEvent, MAX_EVENT_DATA_BYTES, MAX_EVENT_ID_LEN, MAX_EVENT_KEY_BYTES,
+    MAX_EVENT_NAME_LEN,
+};
 pub use status::{NodeStatus, RunStatus, SkipReason, UnknownStatus};
 pub use template::{refs, render, render_in, NodeView, Scope, TemplateError, TemplateRef};
 pub use validate::{is_valid_name, Problem, ValidatedDag, DEFAULT_MAX_NODES};

@@ -14,6 +14,7 @@ mod delivery;
 mod drain;
 mod engine;
 mod error;
+mod events;
 mod health;
 mod inspect;
 mod load;

@@ -38,6 +38,11 @@ pub const WORKERS_LIVE: &str = "gantry_workers_live";
 pub const WORKER_SLOTS: &str = "gantry_worker_slots";
 /// Running attempts whose lease ran out (worker died or hung), by queue.
 pub const LEASE_EXPIRIES: &str = "gantry_lease_expiries_total";
+/// Events received, by what they did: `matched` (completed a wait),
+/// `started` (started a run through a trigger), `unmatched`.
+pub const EVENTS_TOTAL: &str = "gantry_events_total";
+/// Every `outcome` label of [`EVENTS_TOTAL`].
+pub const EVENT_OUTCOMES: [&str; 3] = ["matched", "started", "unmatched"];
 
 /// Buckets (seconds) for every histogram: from a sub-millisecond hop to a
 /// long container run or approval wait.
@@ -65,6 +70,9 @@ pub fn install() -> PrometheusHandle {
             // Unlabelled counters start at zero, so that `rate()` and alerts
             // see a series before the first event.
             metrics::counter!(STALE_RESULTS).increment(0);
+            for outcome in EVENT_OUTCOMES {
+                metrics::counter!(EVENTS_TOTAL, "outcome" => outcome).increment(0);
+            }
             // Histogram samples wait in a buffer until folded into their
             // buckets; fold them on a timer so a process nobody scrapes
             // does not grow.
@@ -121,6 +129,10 @@ fn describe() {
     describe_gauge!(
         WORKER_SLOTS,
         "Job slots of the live workers: total (their concurrency) and busy."
+    );
+    describe_counter!(
+        EVENTS_TOTAL,
+        "Events received, by outcome: matched a wait, started a run, or unmatched."
     );
     describe_counter!(
         LEASE_EXPIRIES,

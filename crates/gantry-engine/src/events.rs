@@ -1,0 +1,28 @@
+//! Events sent from outside (SPEC section 9): stored once per `id` before
+//! the sender's answer, and counted by what they did.
+
+use crate::{Engine, Result};
+use gantry_dag::NewEvent;
+use gantry_store::Recorded;
+
+impl Engine {
+    /// Record `event` (already checked against its bounds); `request_hash`
+    /// identifies its content for a repeat under the same `id`.
+    pub async fn send_event(&self, event: &NewEvent, request_hash: &str) -> Result<Recorded> {
+        let recorded = self.store.record_event(event, request_hash).await?;
+        if let Recorded::New(e) = &recorded {
+            // An event may both complete waits and start runs: it counts
+            // under each; under `unmatched` only when it did neither.
+            let outcomes = [
+                (e.waits_matched > 0, "matched"),
+                (e.runs_started > 0, "started"),
+                (e.waits_matched == 0 && e.runs_started == 0, "unmatched"),
+            ];
+            for (_, outcome) in outcomes.iter().filter(|(did, _)| *did) {
+                metrics::counter!(gantry_telemetry::EVENTS_TOTAL, "outcome" => *outcome)
+                    .increment(1);
+            }
+        }
+        Ok(recorded)
+    }
+}

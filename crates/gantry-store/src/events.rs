@@ -1,0 +1,131 @@
+//! Events sent from outside (SPEC section 9): recorded once per `id`, and
+//! listed newest first with what each matched.
+
+use crate::{Reads, Result, Store};
+use chrono::{DateTime, Utc};
+use gantry_dag::NewEvent;
+use serde::Serialize;
+use serde_json::Value;
+
+/// A stored event and what it matched.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct EventRecord {
+    pub id: String,
+    pub name: String,
+    pub key: String,
+    pub data: Value,
+    pub received_at: DateTime<Utc>,
+    /// `wait` nodes it completed.
+    pub waits_matched: i32,
+    /// Runs its triggers started.
+    pub runs_started: i32,
+    #[serde(skip)]
+    pub seq: i64,
+}
+
+const EVENT_COLS: &str = "id, name, key, data, received_at, waits_matched, runs_started, seq";
+
+/// Result of [`Store::record_event`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    New(EventRecord),
+    /// The same event under an `id` already used: the first answer.
+    Existing(EventRecord),
+    /// Another event under an `id` already used: nothing was written.
+    Conflict,
+}
+
+/// `GET /v1/events` filters: exact name and key, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub name: Option<String>,
+    pub key: Option<String>,
+    pub limit: u32,
+    /// The `seq` of the last event of the previous page, as handed out.
+    pub cursor: Option<String>,
+}
+
+/// Whether `cursor` is one [`Reads::list_events`] hands out.
+pub fn is_valid_event_cursor(cursor: &str) -> bool {
+    cursor.parse::<i64>().is_ok_and(|n| n > 0)
+}
+
+impl Store {
+    /// Record `event` (checked by the caller) under its `id`, or a new
+    /// UUIDv7 when it has none. `request_hash` identifies its content: an
+    /// `id` already used with the same hash is `Existing`, with another
+    /// `Conflict`.
+    pub async fn record_event(&self, event: &NewEvent, request_hash: &str) -> Result<Recorded> {
+        let id = event
+            .id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let new: Option<EventRecord> = sqlx::query_as(&format!(
+            "INSERT INTO events (id, name, key, data, request_hash)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO NOTHING
+             RETURNING {EVENT_COLS}"
+        ))
+        .bind(&id)
+        .bind(&event.name)
+        .bind(&event.key)
+        .bind(&event.data)
+        .bind(request_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(e) = new {
+            return Ok(Recorded::New(e));
+        }
+        // The id was used (ON CONFLICT waited for that insert to commit).
+        let existing: Option<(String, EventRecord)> = sqlx::query_as::<_, ExistingRow>(&format!(
+            "SELECT request_hash, {EVENT_COLS} FROM events WHERE id = $1"
+        ))
+        .bind(&id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| (r.request_hash, r.event));
+        Ok(match existing {
+            Some((hash, e)) if hash == request_hash => Recorded::Existing(e),
+            _ => Recorded::Conflict,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ExistingRow {
+    request_hash: String,
+    #[sqlx(flatten)]
+    event: EventRecord,
+}
+
+impl Reads {
+    /// One page of events, newest first, and the cursor of the next page.
+    pub async fn list_events(
+        &self,
+        filter: &EventFilter,
+    ) -> Result<(Vec<EventRecord>, Option<String>)> {
+        let before: Option<i64> = filter.cursor.as_deref().and_then(|c| c.parse().ok());
+        let limit = i64::from(filter.limit.max(1));
+        let mut rows: Vec<EventRecord> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLS} FROM events
+             WHERE ($1::text IS NULL OR name = $1)
+               AND ($2::text IS NULL OR key = $2)
+               AND ($3::int8 IS NULL OR seq < $3)
+             ORDER BY seq DESC
+             LIMIT $4"
+        ))
+        .bind(&filter.name)
+        .bind(&filter.key)
+        .bind(before)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let next = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|e| e.seq.to_string())
+        } else {
+            None
+        };
+        Ok((rows, next))
+    }
+}
