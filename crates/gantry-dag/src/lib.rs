@@ -20,6 +20,7 @@ mod map_check;
 mod map_gate;
 mod model;
 mod plan;
+mod schedule;
 mod schema;
 mod sent_event;
 mod status;
@@ -46,6 +47,7 @@ pub use model::{
     WorkflowDef, BUILTINS,
 };
 pub use plan::{NodePlan, Plan};
+pub use schedule::{tick_key, CronSchedule, ScheduleError};
 pub use sent_event::{
     is_valid_event_name, NewEvent, MAX_EVENT_DATA_BYTES, MAX_EVENT_ID_LEN, MAX_EVENT_KEY_BYTES,
     MAX_EVENT_NAME_LEN,
