@@ -115,6 +115,8 @@ pub(crate) fn node(id: String, deps: Vec<String>) -> NodeDef {
         for_each: None,
         max_items: None,
         max_parallel: None,
+        approval_timeout_s: None,
+        on_approval_timeout: None,
     }
 }
 

@@ -167,6 +167,8 @@ async fn register(
             for_each: None,
             max_items: None,
             max_parallel: None,
+            approval_timeout_s: None,
+            on_approval_timeout: None,
         })
         .collect();
     let def = WorkflowDef {

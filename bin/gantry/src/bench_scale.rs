@@ -211,6 +211,8 @@ pub(crate) async fn run(
                 for_each: None,
                 max_items: None,
                 max_parallel: None,
+                approval_timeout_s: None,
+                on_approval_timeout: None,
             })
             .collect(),
     };

@@ -186,6 +186,8 @@ async fn seed_runs(engine: &Engine) -> anyhow::Result<Uuid> {
                 for_each: None,
                 max_items: None,
                 max_parallel: None,
+                approval_timeout_s: None,
+                on_approval_timeout: None,
             });
         }
     }

@@ -3,8 +3,9 @@
 //! no longer holds (a crash between commit and delivery, a flushed or
 //! restarted Redis) are delivered again (a `workflow` node's delivery starts
 //! its child run); running children of a cancelled parent (a cascade cut
-//! short) are cancelled. Pending results are drained by the caller right
-//! after.
+//! short) are cancelled; approval gates past their deadline are decided by
+//! their `on_approval_timeout`. Pending results are drained by the caller
+//! right after.
 
 use crate::Config;
 use gantry_engine::{Engine, Result};
@@ -14,6 +15,13 @@ pub(crate) async fn once(engine: &Engine, config: &Config) -> Result<()> {
     for (queue, expired) in engine.expire_leases(1000).await? {
         tracing::info!(%queue, expired, "leases expired; their nodes will be retried");
         metrics::counter!(gantry_telemetry::LEASE_EXPIRIES, "queue" => queue).increment(expired);
+    }
+    let timed_out = engine.expire_approvals(100).await?;
+    if timed_out > 0 {
+        tracing::info!(
+            gates = timed_out,
+            "approval gates decided by their approval timeout"
+        );
     }
     for child in engine.reads().orphaned_children(100).await? {
         tracing::info!(%child, "cancelling a child run whose parent was cancelled");

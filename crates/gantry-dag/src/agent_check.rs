@@ -93,6 +93,15 @@ pub(crate) fn agent_problems(a: &AgentDef) -> Vec<Problem> {
         },
     }
     bounded(&mut out, "timeout_s", a.timeout_s, 1, limits::MAX_TIMEOUT_S);
+    if let Some(t) = a.approval_timeout_s {
+        bounded(
+            &mut out,
+            "approval_timeout_s",
+            t,
+            1,
+            limits::MAX_APPROVAL_TIMEOUT_S,
+        );
+    }
     retry_problems("retry", &a.retry, &mut out);
     bounded(
         &mut out,

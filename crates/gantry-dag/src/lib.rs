@@ -11,6 +11,7 @@ mod backoff_impl;
 mod claim;
 mod condition;
 mod decide;
+mod gate_timeout;
 mod graph;
 mod instance;
 mod kind_check;
@@ -38,13 +39,14 @@ pub use claim::{claim, Claim, ClaimView, Refusal, RETRY_SKEW_MS};
 pub use condition::{
     Condition, ConditionError, EvalError, NodeFacts, MAX_CONDITION_BYTES, MAX_CONDITION_NESTING,
 };
+pub use gate_timeout::{approval_timed_out, Decider};
 pub use instance::{
     instance_slot, is_instance, owner, ForEach, MapState, Slot, DEFAULT_MAX_ITEMS, FIRST_SLOT,
     MAX_ITEMS, MAX_NODES,
 };
 pub use model::{
-    AgentDef, Approval, Limits, NodeDef, NodeKind, RateLimit, RetryPolicy, Runtime, TriggerRule,
-    WorkflowDef, BUILTINS,
+    AgentDef, Approval, Limits, NodeDef, NodeKind, OnApprovalTimeout, RateLimit, RetryPolicy,
+    Runtime, TriggerRule, WorkflowDef, BUILTINS,
 };
 pub use plan::{NodePlan, Plan};
 pub use schedule::{tick_key, CronSchedule, ScheduleError};

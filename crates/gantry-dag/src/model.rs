@@ -70,6 +70,12 @@ pub struct NodeDef {
     /// Most instances queued or running at once (default: no bound).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_parallel: Option<u64>,
+    /// Overrides the agent's approval timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_timeout_s: Option<u64>,
+    /// Overrides what the agent's approval timeout decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_approval_timeout: Option<OnApprovalTimeout>,
 }
 
 /// What a node does once it is decided to run.
@@ -159,6 +165,22 @@ pub enum Approval {
     Required,
 }
 
+/// What an approval gate nobody answered within its `approval_timeout_s`
+/// decides (SPEC section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnApprovalTimeout {
+    #[default]
+    Reject,
+    Approve,
+}
+
+impl OnApprovalTimeout {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// Resource limits of one agent execution.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -197,6 +219,12 @@ pub struct AgentDef {
     pub queue: String,
     #[serde(default)]
     pub approval: Approval,
+    /// A gate nobody answers within this many seconds is decided by
+    /// `on_approval_timeout`; without it, a gate waits until answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_timeout_s: Option<u64>,
+    #[serde(default, skip_serializing_if = "OnApprovalTimeout::is_default")]
+    pub on_approval_timeout: OnApprovalTimeout,
     #[serde(default = "default_timeout_s")]
     pub timeout_s: u64,
     #[serde(default)]

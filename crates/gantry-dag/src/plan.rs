@@ -1,7 +1,7 @@
 //! A run's plan: the agent definitions and per-node policies resolved when the
 //! run starts, so a run keeps behaving the same while agents are re-registered.
 
-use crate::model::{AgentDef, RetryPolicy};
+use crate::model::{AgentDef, OnApprovalTimeout, RetryPolicy};
 use crate::validate::{Problem, ValidatedDag};
 use crate::NodeIdx;
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,13 @@ pub struct NodePlan {
     pub timeout_s: u64,
     /// The agent requires approval.
     pub approval: bool,
+    /// The node's approval timeout, else the agent's (`None`: a gate waits
+    /// until answered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_timeout_s: Option<u64>,
+    /// What that timeout decides: the node's, else the agent's.
+    #[serde(default, skip_serializing_if = "OnApprovalTimeout::is_default")]
+    pub on_approval_timeout: OnApprovalTimeout,
 }
 
 /// The resolved plan of a run. Immutable; stored once per distinct content
@@ -51,6 +58,8 @@ impl Plan {
                     },
                     timeout_s: 0,
                     approval: false,
+                    approval_timeout_s: None,
+                    on_approval_timeout: OnApprovalTimeout::default(),
                 });
                 continue;
             }
@@ -72,6 +81,8 @@ impl Plan {
                 retry: n.retry.unwrap_or(def.retry),
                 timeout_s: n.timeout_s.unwrap_or(def.timeout_s),
                 approval: def.approval == crate::Approval::Required,
+                approval_timeout_s: n.approval_timeout_s.or(def.approval_timeout_s),
+                on_approval_timeout: n.on_approval_timeout.unwrap_or(def.on_approval_timeout),
             });
         }
         if problems.is_empty() {

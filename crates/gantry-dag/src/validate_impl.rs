@@ -216,6 +216,15 @@ pub(crate) fn validate(
                 limits::MAX_TIMEOUT_S,
             );
         }
+        if let Some(t) = node.approval_timeout_s {
+            bounded(
+                &mut problems,
+                &format!("nodes[{i}].approval_timeout_s"),
+                t,
+                1,
+                limits::MAX_APPROVAL_TIMEOUT_S,
+            );
+        }
     }
 
     // Templates: syntax, then every referenced node must be an ancestor.

@@ -118,7 +118,14 @@ fn only_the_latest_missed_tick_is_due() {
 
 #[test]
 fn bad_expressions_and_time_zones_are_refused() {
-    for bad in ["* * * *", "* * * * * * *", "61 * * * *", "*/0 * * * *", "", "a b c d e"] {
+    for bad in [
+        "* * * *",
+        "* * * * * * *",
+        "61 * * * *",
+        "*/0 * * * *",
+        "",
+        "a b c d e",
+    ] {
         assert!(
             matches!(
                 CronSchedule::parse(bad, None),

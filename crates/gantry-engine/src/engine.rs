@@ -267,7 +267,9 @@ impl Engine {
     pub async fn approve(&self, run: Uuid, node_id: &str, index: Option<u32>) -> Result<RunStatus> {
         let node = self.gate_idx(run, node_id, index).await?;
         let parked_at = self.store.node_ready_at(run, node).await?;
-        let status = self.apply(run, Event::Approved { node }).await?;
+        let status = self
+            .decide_gate(run, Event::Approved { node }, gantry_dag::Decider::Api)
+            .await?;
         if let Some(at) = parked_at {
             let waited = (chrono::Utc::now() - at).to_std().unwrap_or_default();
             metrics::histogram!(gantry_telemetry::APPROVAL_WAIT).record(waited.as_secs_f64());
@@ -279,7 +281,8 @@ impl Engine {
     /// skipped. `index` as in [`Engine::approve`].
     pub async fn reject(&self, run: Uuid, node_id: &str, index: Option<u32>) -> Result<RunStatus> {
         let node = self.gate_idx(run, node_id, index).await?;
-        self.apply(run, Event::Rejected { node }).await
+        self.decide_gate(run, Event::Rejected { node }, gantry_dag::Decider::Api)
+            .await
     }
 
     /// What an approval names: node `node_id` of the run, or its instance

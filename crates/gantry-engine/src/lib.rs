@@ -15,6 +15,7 @@ mod drain;
 mod engine;
 mod error;
 mod events;
+mod gates;
 mod health;
 mod inspect;
 mod load;

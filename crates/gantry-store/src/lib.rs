@@ -7,6 +7,7 @@ mod claim;
 mod dash;
 mod error;
 mod events;
+mod gates;
 mod instances;
 mod model;
 mod reads;

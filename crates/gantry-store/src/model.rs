@@ -188,6 +188,14 @@ pub struct NodeSummary {
     /// nodes; `{"total": 0}` before it expands).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instances: Option<crate::InstanceCounts>,
+    /// When a gate with an approval timeout is decided by it, if nobody
+    /// answers first (absent on other nodes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_deadline: Option<DateTime<Utc>>,
+    /// Who decided the node's approval gate: `api` or `timeout` (absent
+    /// until decided).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_decided_by: Option<String>,
 }
 
 /// One node with every attempt.

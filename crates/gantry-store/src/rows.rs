@@ -41,7 +41,7 @@ impl RunSummaryRow {
 
 /// Columns of [`NodeRow`], in a `nodes` query.
 pub(crate) const NODE_COLS: &str = "idx, node_id, agent, status, skip_reason, attempt, output, \
-     error, queued_at, started_at, finished_at, items";
+     error, queued_at, started_at, finished_at, items, approval_deadline, approval_decided_by";
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct NodeRow {
@@ -58,6 +58,8 @@ pub(crate) struct NodeRow {
     pub(crate) finished_at: Option<DateTime<Utc>>,
     /// A map node's instance count, once it expanded.
     pub(crate) items: Option<i32>,
+    pub(crate) approval_deadline: Option<DateTime<Utc>>,
+    pub(crate) approval_decided_by: Option<String>,
 }
 
 impl NodeRow {
@@ -74,6 +76,8 @@ impl NodeRow {
             started_at: self.started_at,
             finished_at: self.finished_at,
             instances: None,
+            approval_deadline: self.approval_deadline,
+            approval_decided_by: self.approval_decided_by,
         })
     }
 }

@@ -101,6 +101,7 @@ impl RunTx<'_> {
             .await?;
         self.finish_maps(head.id, dag, state, changed, failures)
             .await?;
+        self.set_approval_deadlines(head.id, plan, actions).await?;
         // Processed results that changed nothing (stale or replayed) still
         // lose their flag; the others lost it in save_nodes.
         let changed_set: std::collections::HashSet<NodeIdx> = changed.iter().copied().collect();

@@ -132,6 +132,8 @@ async fn plans_are_stored_once_under_their_hash(pool: PgPool) {
             retry: RetryPolicy::default(),
             timeout_s: 5,
             approval: false,
+            approval_timeout_s: None,
+            on_approval_timeout: Default::default(),
         }],
     };
     let hash = store.put_plan(&plan).await.unwrap();
