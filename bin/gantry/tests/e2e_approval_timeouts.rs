@@ -56,6 +56,20 @@ async fn unanswered_gates_are_decided_by_their_timeout_and_say_so() {
         json!([{"item": 1}, {"item": 2}, {"item": 3}]),
         "every instance's gate timed out into an approval: {done:#}"
     );
+    let (status, list) = env
+        .get(&format!("/v1/runs/{run}/nodes/each/instances"))
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let instances = list["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 3, "{list}");
+    for i in instances {
+        assert_eq!(i["approval_decided_by"], "timeout", "{list}");
+        assert!(i.get("approval_deadline").is_none(), "decided: {list}");
+    }
+    assert!(
+        rejected.get("approval_deadline").is_none(),
+        "a decided gate shows no deadline: {done:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,6 +26,12 @@ pub struct InstanceSummary {
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The child run of an instance of a `for_each` over a workflow.
     pub child_run: Option<Uuid>,
+    /// A waiting gate's approval deadline, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_deadline: Option<chrono::DateTime<chrono::Utc>>,
+    /// Who decided the instance's gate: `api` or `timeout`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_decided_by: Option<String>,
 }
 
 /// A map node's instances by status, with `total`.
@@ -149,6 +155,8 @@ struct InstanceRow {
     started_at: Option<chrono::DateTime<chrono::Utc>>,
     finished_at: Option<chrono::DateTime<chrono::Utc>>,
     child_run: Option<Uuid>,
+    approval_deadline: Option<chrono::DateTime<chrono::Utc>>,
+    approval_decided_by: Option<String>,
 }
 
 impl Reads {
@@ -228,7 +236,10 @@ impl Reads {
         });
         let rows: Vec<InstanceRow> = sqlx::query_as(
             "SELECT n.idx, n.item, n.status, n.attempt, n.output, n.error, n.started_at,
-                    n.finished_at, c.id AS child_run
+                    n.finished_at, c.id AS child_run,
+                    CASE WHEN n.status = 'waiting_approval' THEN n.approval_deadline END
+                        AS approval_deadline,
+                    n.approval_decided_by
              FROM nodes n
              LEFT JOIN runs c ON c.parent_run_id = n.run_id AND c.parent_idx = n.idx
              WHERE n.run_id = $1 AND n.idx >= $2 AND n.idx < $3
@@ -254,6 +265,8 @@ impl Reads {
                     started_at: r.started_at,
                     finished_at: r.finished_at,
                     child_run: r.child_run,
+                    approval_deadline: r.approval_deadline,
+                    approval_decided_by: r.approval_decided_by,
                 })
             })
             .collect()

@@ -188,8 +188,8 @@ pub struct NodeSummary {
     /// nodes; `{"total": 0}` before it expands).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instances: Option<crate::InstanceCounts>,
-    /// When a gate with an approval timeout is decided by it, if nobody
-    /// answers first (absent on other nodes).
+    /// While a gate with an approval timeout waits: when it is decided by
+    /// it, if nobody answers first (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval_deadline: Option<DateTime<Utc>>,
     /// Who decided the node's approval gate: `api` or `timeout` (absent

@@ -64,10 +64,11 @@ pub(crate) struct NodeRow {
 
 impl NodeRow {
     pub(crate) fn into_summary(self) -> Result<NodeSummary> {
+        let status = node_status(&self.status)?;
         Ok(NodeSummary {
             id: self.node_id,
             agent: self.agent,
-            status: node_status(&self.status)?,
+            status,
             skip_reason: self.skip_reason.as_deref().and_then(SkipReason::parse),
             attempts: u32_of(self.attempt),
             output: self.output,
@@ -76,7 +77,10 @@ impl NodeRow {
             started_at: self.started_at,
             finished_at: self.finished_at,
             instances: None,
-            approval_deadline: self.approval_deadline,
+            // Only a gate still waiting has a deadline to show.
+            approval_deadline: self
+                .approval_deadline
+                .filter(|_| status == gantry_dag::NodeStatus::WaitingApproval),
             approval_decided_by: self.approval_decided_by,
         })
     }

@@ -23,7 +23,9 @@ pub(crate) struct InstanceQuery {
 /// One page of a map node's instances.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct InstanceList {
-    /// Each with `index`, `item`, `status`, `attempts`, `output`, `error`.
+    /// Each with `index`, `item`, `status`, `attempts`, `output`, `error`,
+    /// `started_at`, `finished_at`, `child_run`, and for a gate
+    /// `approval_deadline` (while it waits) and `approval_decided_by`.
     #[schema(value_type = Vec<Object>)]
     pub(crate) instances: Vec<InstanceSummary>,
     /// Pass as `cursor` for the next page; null on the last page.
