@@ -365,3 +365,48 @@ async fn a_gated_map_instance_is_approved_alone_from_its_instance_page(pool: PgP
     assert!(html.contains(&format!(r#"action="{list}/0/approve""#)));
     assert!(!html.contains(&format!(r#"action="{list}/1/approve""#)));
 }
+
+#[sqlx::test(migrations = "../gantry-store/migrations")]
+async fn a_gate_with_an_approval_timeout_shows_its_deadline_and_then_its_decider(pool: PgPool) {
+    let (app, _st) = ui_app(pool).await;
+    let agent = serde_json::json!({"name": "gated", "runtime": "builtin", "builtin": "echo",
+                                   "approval": "required", "approval_timeout_s": 600});
+    create(&app, "/v1/agents", Some(agent)).await;
+    let def = serde_json::json!({"name": "timed", "nodes": [
+        {"id": "g", "agent": "gated"},
+        {"id": "m", "agent": "gated", "for_each": "{{run.input.items}}", "input": "{{item}}"}
+    ]});
+    create(&app, "/v1/workflows", Some(def)).await;
+    let start = serde_json::json!({"input": {"items": ["x"]}});
+    let run = create(&app, "/v1/workflows/timed/runs", Some(start)).await;
+    let run = run["id"].as_str().unwrap().to_owned();
+
+    let cookie = session(&app).await;
+    let html = body(&page(&app, &cookie, &format!("/runs/{run}")).await);
+    assert!(
+        html.contains(r#"class="approval-deadline""#)
+            && html.contains("decided by its approval timeout at"),
+        "the waiting gate shows its deadline: {html}"
+    );
+    let list = format!("/runs/{run}/nodes/m/instances");
+    let html = body(&page(&app, &cookie, &list).await);
+    assert!(
+        html.contains(r#"class="approval-deadline""#),
+        "the waiting instance shows its deadline: {html}"
+    );
+
+    let r = send(
+        &app,
+        "POST",
+        &format!("/v1/runs/{run}/nodes/g/approve"),
+        None,
+        &[BEARER],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let html = body(&page(&app, &cookie, &format!("/runs/{run}")).await);
+    assert!(
+        html.contains(r#"approval decided by <span class="mono decided-by">api</span>"#),
+        "the answered gate names its decider: {html}"
+    );
+}

@@ -85,6 +85,14 @@ pub(crate) async fn list(
                             td.mono { (layout::cut(&i.item.to_string(), CELL_BYTES)) }
                             td {
                                 (status(i.status.as_str()))
+                                @if let Some(at) = &i.approval_deadline {
+                                    " " span.approval-deadline title="decided by its approval timeout unless answered first" {
+                                        "until " (layout::time_opt(Some(at)))
+                                    }
+                                }
+                                @if let Some(by) = &i.approval_decided_by {
+                                    " " span.decided-by { "by " (by) }
+                                }
                                 @if i.status == NodeStatus::WaitingApproval {
                                     @let gate = format!("{base}/{}", i.index);
                                     form.gate method="post" action={ (gate) "/approve" } {

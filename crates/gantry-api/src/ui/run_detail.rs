@@ -250,6 +250,15 @@ fn node_detail(run: Uuid, n: &NodeSummary, extras: NodeExtras<'_>, session: &Ses
                 " · started " (layout::time_opt(n.started_at.as_ref()))
                 " · finished " (layout::time_opt(n.finished_at.as_ref()))
             }
+            @if let Some(at) = &n.approval_deadline {
+                p.approval-deadline {
+                    "decided by its approval timeout at " (layout::time_opt(Some(at)))
+                    " unless answered first"
+                }
+            }
+            @if let Some(by) = &n.approval_decided_by {
+                p.approval-decided { "approval decided by " span.mono.decided-by { (by) } }
+            }
             @if may_wait {
                 div.approval hidden[n.status != NodeStatus::WaitingApproval] {
                     form method="post" action={ "/runs/" (run) "/nodes/" (enc(&n.id)) "/approve" } {
