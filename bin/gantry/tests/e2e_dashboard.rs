@@ -150,7 +150,15 @@ async fn logging_in_and_every_page() {
         !visible.to_string().contains("gantry_session"),
         "scripts see the session: {visible}"
     );
-    for link in ["/", "/queues", "/runs", "/workers", "/workflows", "/agents"] {
+    for link in [
+        "/",
+        "/queues",
+        "/runs",
+        "/workers",
+        "/workflows",
+        "/agents",
+        "/events",
+    ] {
         let css = format!("nav a[href=\"{link}\"], a[href=\"{link}\"]");
         assert!(b.count(&css).await >= 1, "no nav link to {link}");
     }
@@ -162,6 +170,11 @@ async fn logging_in_and_every_page() {
         );
     }
     b.shot("overview").await;
+
+    // Events: the page opens from the nav (no event was sent here).
+    b.click("nav a[href=\"/events\"]").await;
+    b.wait_path("/events", WAIT).await;
+    assert_eq!(b.count("#no-events").await, 1, "an empty events page");
 
     // Runs: every run listed, linked, and the filters narrow the list.
     b.click("nav a[href=\"/runs\"], a[href=\"/runs\"]").await;

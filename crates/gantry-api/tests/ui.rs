@@ -410,3 +410,41 @@ async fn a_gate_with_an_approval_timeout_shows_its_deadline_and_then_its_decider
         "the answered gate names its decider: {html}"
     );
 }
+
+#[sqlx::test(migrations = "../gantry-store/migrations")]
+async fn the_events_page_lists_events_newest_first_and_filters_by_name(pool: PgPool) {
+    let (app, _st) = ui_app(pool).await;
+    for (name, key) in [
+        ("ci.finished", "r1"),
+        ("repo.pushed", ""),
+        ("ci.finished", "r2"),
+    ] {
+        let ev = serde_json::json!({"name": name, "key": key, "data": {"k": key}});
+        let r = send(
+            &app,
+            "POST",
+            "/v1/events",
+            Some(Body::from(ev.to_string())),
+            &[BEARER, ("content-type", "application/json")],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json);
+    }
+    let cookie = session(&app).await;
+    let html = body(&page(&app, &cookie, "/events").await);
+    assert_eq!(html.matches(r#"<tr class="event""#).count(), 3, "{html}");
+    let first = html.find(r#"data-name="ci.finished""#).unwrap();
+    let pushed = html.find(r#"data-name="repo.pushed""#).unwrap();
+    assert!(first < pushed, "newest first: {html}");
+    assert!(
+        html.contains(r#"href="/events""#),
+        "the nav links the page: {html}"
+    );
+
+    let html = body(&page(&app, &cookie, "/events?name=repo.pushed").await);
+    assert_eq!(html.matches(r#"<tr class="event""#).count(), 1, "{html}");
+    let html = body(&page(&app, &cookie, "/events?name=nothing.here").await);
+    assert!(html.contains(r#"id="no-events""#), "{html}");
+    let r = page(&app, &cookie, "/events?name=Bad%20Name").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}

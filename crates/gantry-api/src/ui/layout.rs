@@ -15,15 +15,17 @@ pub(crate) enum Nav {
     Workers,
     Workflows,
     Agents,
+    Events,
 }
 
-const NAV: [(Nav, &str, &str); 6] = [
+const NAV: [(Nav, &str, &str); 7] = [
     (Nav::Overview, "/", "Overview"),
     (Nav::Queues, "/queues", "Queues"),
     (Nav::Runs, "/runs", "Runs"),
     (Nav::Workers, "/workers", "Workers"),
     (Nav::Workflows, "/workflows", "Workflows"),
     (Nav::Agents, "/agents", "Agents"),
+    (Nav::Events, "/events", "Events"),
 ];
 
 fn head(title: &str) -> Markup {

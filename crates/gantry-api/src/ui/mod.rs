@@ -7,6 +7,7 @@ mod actions;
 mod dag;
 mod definitions;
 mod error;
+mod events;
 mod instances;
 mod layout;
 mod overview;
@@ -53,6 +54,7 @@ pub(crate) fn routes(ctx: Ctx) -> Router<Ctx> {
         .route("/runs/{id}/nodes/{node}/approve", post(actions::approve))
         .route("/runs/{id}/nodes/{node}/reject", post(actions::reject))
         .route("/workers", get(workers::page_handler))
+        .route("/events", get(events::list))
         .route("/workflows", get(definitions::workflows))
         .route("/workflows/{name}", get(definitions::workflow))
         .route("/agents", get(definitions::agents))
