@@ -268,7 +268,7 @@ impl Engine {
         let node = self.gate_idx(run, node_id, index).await?;
         let parked_at = self.store.node_ready_at(run, node).await?;
         let status = self
-            .decide_gate(run, Event::Approved { node }, gantry_dag::Decider::Api)
+            .decide_gate(run, node, crate::gates::Decision::Approve)
             .await?;
         if let Some(at) = parked_at {
             let waited = (chrono::Utc::now() - at).to_std().unwrap_or_default();
@@ -281,7 +281,7 @@ impl Engine {
     /// skipped. `index` as in [`Engine::approve`].
     pub async fn reject(&self, run: Uuid, node_id: &str, index: Option<u32>) -> Result<RunStatus> {
         let node = self.gate_idx(run, node_id, index).await?;
-        self.decide_gate(run, Event::Rejected { node }, gantry_dag::Decider::Api)
+        self.decide_gate(run, node, crate::gates::Decision::Reject)
             .await
     }
 

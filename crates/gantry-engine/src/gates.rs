@@ -4,26 +4,42 @@
 
 use crate::after::Applied;
 use crate::{Engine, Error, Result};
-use gantry_dag::{approval_timed_out, Decider, Event, RunStatus};
+use gantry_dag::{approval_timed_out, Decider, Event, NodeIdx, RunStatus};
 use uuid::Uuid;
 
+/// What decides a gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// A person approved it.
+    Approve,
+    /// A person rejected it.
+    Reject,
+    /// Its approval timeout ran out: its node's `on_approval_timeout`.
+    TimedOut,
+}
+
 impl Engine {
-    /// Apply `event` (an approval or a rejection) to `run` and record `by`
-    /// as its decider on the gate it names.
+    /// Decide the gate of `slot` of `run` under the run's lock and record
+    /// who decided it, in one transaction.
     pub(crate) async fn decide_gate(
         &self,
         run: Uuid,
-        event: Event,
-        by: Decider,
+        slot: NodeIdx,
+        decision: Decision,
     ) -> Result<RunStatus> {
-        let (Event::Approved { node } | Event::Rejected { node }) = event else {
-            return self.apply(run, event).await;
-        };
         let mut tx = self.store.begin().await?;
         let head = tx.lock_run(run).await?.ok_or(Error::RunNotFound(run))?;
+        let (event, by) = match decision {
+            Decision::Approve => (Event::Approved { node: slot }, Decider::Api),
+            Decision::Reject => (Event::Rejected { node: slot }, Decider::Api),
+            Decision::TimedOut => {
+                let plan = self.plan(&head.plan_hash).await?;
+                (approval_timed_out(&plan, slot), Decider::Timeout)
+            }
+        };
         let mut out = Applied::default();
         let status = self.apply_locked(&mut tx, &head, event, &mut out).await?;
-        tx.set_decided_by(run, node, by).await?;
+        tx.set_decided_by(run, slot, by).await?;
         tx.commit().await?;
         out.deliver(self).await;
         Ok(status)
@@ -37,15 +53,7 @@ impl Engine {
     pub async fn expire_approvals(&self, limit: i64) -> Result<usize> {
         let mut decided = 0;
         for (run, slot) in self.reads().approvals_due(limit).await? {
-            let event = {
-                let mut tx = self.store.begin().await?;
-                let Some(head) = tx.lock_run(run).await? else {
-                    continue;
-                };
-                let plan = self.plan(&head.plan_hash).await?;
-                approval_timed_out(&plan, slot)
-            };
-            match self.decide_gate(run, event, Decider::Timeout).await {
+            match self.decide_gate(run, slot, Decision::TimedOut).await {
                 Ok(_) => decided += 1,
                 // Answered, or its run ended, since it was found.
                 Err(Error::Conflict(_) | Error::RunNotFound(_)) => {}
