@@ -77,15 +77,14 @@ impl Store {
             return Ok(Recorded::New(e));
         }
         // The id was used (ON CONFLICT waited for that insert to commit).
-        let existing: Option<(String, EventRecord)> = sqlx::query_as::<_, ExistingRow>(&format!(
+        let existing: Option<ExistingRow> = sqlx::query_as(&format!(
             "SELECT request_hash, {EVENT_COLS} FROM events WHERE id = $1"
         ))
         .bind(&id)
         .fetch_optional(&self.pool)
-        .await?
-        .map(|r| (r.request_hash, r.event));
+        .await?;
         Ok(match existing {
-            Some((hash, e)) if hash == request_hash => Recorded::Existing(e),
+            Some(e) if e.request_hash == request_hash => Recorded::Existing(e.event),
             _ => Recorded::Conflict,
         })
     }
