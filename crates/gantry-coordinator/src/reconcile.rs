@@ -16,6 +16,10 @@ pub(crate) async fn once(engine: &Engine, config: &Config) -> Result<()> {
         tracing::info!(%queue, expired, "leases expired; their nodes will be retried");
         metrics::counter!(gantry_telemetry::LEASE_EXPIRIES, "queue" => queue).increment(expired);
     }
+    let waits = engine.expire_waits(1000).await?;
+    if waits > 0 {
+        tracing::info!(waits, "waits timed out before their event came");
+    }
     let timed_out = engine.expire_approvals(100).await?;
     if timed_out > 0 {
         tracing::info!(

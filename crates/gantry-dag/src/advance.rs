@@ -127,6 +127,9 @@ pub enum Outcome {
     /// retryable failure; a node that runs out of tries this way fails and
     /// is buried ([`Action::Bury`]).
     Lost,
+    /// A `wait` node's `timeout_s` ran out before its event came: it fails
+    /// or is skipped, as its `on_timeout` says.
+    TimedOut,
 }
 
 impl Outcome {
@@ -135,7 +138,7 @@ impl Outcome {
     pub fn stored_error(self) -> Option<&'static str> {
         match self {
             Outcome::Lost => Some("lease expired"),
-            Outcome::Succeeded | Outcome::Failed { .. } => None,
+            Outcome::Succeeded | Outcome::Failed { .. } | Outcome::TimedOut => None,
         }
     }
 }
@@ -210,6 +213,15 @@ pub enum NodeFailure {
     /// An instance failed for good (the store adds that instance's error).
     #[error("instance {index} failed")]
     Instance { index: u32 },
+    /// A wait node's key template could not be resolved.
+    #[error("wait key: {0}")]
+    WaitKeyPath(crate::TemplateError),
+    /// A wait node's key resolved to something other than text.
+    #[error("wait key resolved to {got}, not a string")]
+    WaitKeyNotText { got: &'static str },
+    /// A wait node's key is longer than an event's key may be.
+    #[error("wait key is {bytes} bytes, more than {max}", max = crate::MAX_EVENT_KEY_BYTES)]
+    WaitKeyTooLong { bytes: usize },
 }
 
 /// A map node expanded: one instance per item, the first `queued` of them
@@ -245,6 +257,8 @@ pub struct Transition {
     pub failures: Vec<(NodeIdx, NodeFailure)>,
     /// Map nodes that expanded into instances.
     pub expansions: Vec<Expansion>,
+    /// Wait nodes that began to wait.
+    pub waits: Vec<crate::WaitStart>,
 }
 
 impl Transition {
@@ -257,6 +271,7 @@ impl Transition {
         self.actions.extend(later.actions);
         self.failures.extend(later.failures);
         self.expansions.extend(later.expansions);
+        self.waits.extend(later.waits);
     }
 }
 

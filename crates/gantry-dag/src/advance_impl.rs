@@ -63,6 +63,9 @@ impl Tx<'_> {
         if dag.for_each(idx).is_some() {
             return self.expand(dag, plan, idx, ns);
         }
+        if let Some(spec) = dag.wait(idx) {
+            return self.begin_wait(dag, idx, ns, spec);
+        }
         ns.status = NodeStatus::Queued;
         self.out.actions.push(Action::Enqueue { node: idx });
         self.set(idx, ns);
@@ -175,11 +178,13 @@ pub(crate) fn decided_by(dag: &ValidatedDag, node: NodeIdx, failed: bool) -> Vec
 
 /// Whether deciding `idx` after a parent succeeded can finish it: it has a
 /// `when`, waits for a failure, has other parents that may have failed or
-/// been skipped, or is a map node (over no items, or a bad `for_each`).
+/// been skipped, is a map node (over no items, or a bad `for_each`), or is
+/// a wait node (a key that cannot be rendered fails it).
 fn may_finish_when_decided(dag: &ValidatedDag, idx: NodeIdx) -> bool {
     let rule = dag.node(idx).trigger_rule;
     dag.condition(idx).is_some()
         || dag.for_each(idx).is_some()
+        || dag.wait(idx).is_some()
         || rule == TriggerRule::OneFailed
         || (rule != TriggerRule::AllDone && dag.parents(idx).len() > 1)
 }
@@ -199,6 +204,9 @@ pub(crate) fn facts_view(dag: &ValidatedDag, event: &Event) -> Vec<NodeIdx> {
         }
         if let Some(source) = dag.for_each(c).and_then(|m| m.source.node()) {
             out.extend(dag.idx(source));
+        }
+        if let Some(wait) = dag.wait(c) {
+            out.extend(wait.reads.iter().filter_map(|id| dag.idx(id)));
         }
     }
     out.sort_unstable();
@@ -298,7 +306,12 @@ fn finished(
     let Some(mut ns) = tx.get(node) else {
         return false;
     };
-    if ns.status != NodeStatus::Running || ns.attempt != attempt {
+    // A wait node's attempt is its wait: it ends while `waiting`.
+    let live = match dag.wait(node) {
+        Some(_) => NodeStatus::Waiting,
+        None => NodeStatus::Running,
+    };
+    if ns.status != live || ns.attempt != attempt {
         return false;
     }
     match outcome {
@@ -316,7 +329,18 @@ fn finished(
             let delay = Backoff::delay_after(&retry_policy(plan, node), ns.tries, jitter);
             tx.out.actions.push(Action::Schedule { node, delay });
         }
-        Outcome::Failed { .. } => tx.fail(dag, plan, node, ns),
+        Outcome::TimedOut
+            if dag
+                .wait(node)
+                .is_some_and(|w| w.on_timeout == OnTimeout::Skip) =>
+        {
+            ns.status = NodeStatus::Skipped;
+            ns.skip_reason = Some(SkipReason::TimedOut);
+            tx.set(node, ns);
+            tx.state.remaining = tx.state.remaining.saturating_sub(1);
+            tx.settle(dag, plan, node);
+        }
+        Outcome::Failed { .. } | Outcome::TimedOut => tx.fail(dag, plan, node, ns),
         Outcome::Lost => {
             tx.out.actions.push(Action::Bury { node });
             tx.fail(dag, plan, node, ns);

@@ -51,24 +51,14 @@ pub(crate) fn kind_problems(i: usize, node: &NodeDef, out: &mut Vec<Problem>) {
         )),
         _ => {}
     }
-    if node.wait.is_some() {
+    if node.wait.is_some() && node.for_each.is_some() {
         out.push(problem(
-            format!("nodes[{i}].wait"),
-            "unsupported",
+            format!("nodes[{i}].for_each"),
+            "bad_for_each",
             format!(
-                "node {:?} is a wait node: waiting for events is not built yet",
+                "node {:?} is a wait node: for_each works with agent and workflow nodes only",
                 node.id
             ),
         ));
-        if node.for_each.is_some() {
-            out.push(problem(
-                format!("nodes[{i}].for_each"),
-                "bad_for_each",
-                format!(
-                    "node {:?} is a wait node: for_each works with agent and workflow nodes only",
-                    node.id
-                ),
-            ));
-        }
     }
 }

@@ -29,6 +29,7 @@ mod template;
 mod template_impl;
 mod validate;
 mod validate_impl;
+mod wait;
 
 pub use advance::{
     advance, Action, Event, Expansion, Fact, Facts, NodeFailure, NodeState, Outcome, RunState,
@@ -45,8 +46,8 @@ pub use instance::{
     MAX_ITEMS, MAX_NODES,
 };
 pub use model::{
-    AgentDef, Approval, Limits, NodeDef, NodeKind, OnApprovalTimeout, RateLimit, RetryPolicy,
-    Runtime, TriggerRule, WorkflowDef, BUILTINS,
+    AgentDef, Approval, Limits, NodeDef, NodeKind, OnApprovalTimeout, OnTimeout, RateLimit,
+    RetryPolicy, Runtime, TriggerRule, WaitDef, WorkflowDef, BUILTINS,
 };
 pub use plan::{NodePlan, Plan};
 pub use schedule::{tick_key, CronSchedule, ScheduleError};
@@ -57,6 +58,7 @@ pub use sent_event::{
 pub use status::{NodeStatus, RunStatus, SkipReason, UnknownStatus};
 pub use template::{refs, render, render_in, NodeView, Scope, TemplateError, TemplateRef};
 pub use validate::{is_valid_name, Problem, ValidatedDag, DEFAULT_MAX_NODES};
+pub use wait::{WaitSpec, WaitStart, DEFAULT_WAIT_TIMEOUT_S, MAX_WAIT_KEY_TEMPLATE_BYTES};
 
 /// Index of a node inside a [`ValidatedDag`], stable for a workflow version
 /// (the position of the node in the definition's `nodes` array).

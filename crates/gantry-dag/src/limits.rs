@@ -7,6 +7,8 @@
 pub const MAX_TIMEOUT_S: u64 = 7 * 24 * 3600;
 /// `approval_timeout_s` (agent or node): at most 30 days.
 pub const MAX_APPROVAL_TIMEOUT_S: u64 = 30 * 24 * 3600;
+/// Longest `wait.timeout_s` (30 days, like an approval timeout).
+pub const MAX_WAIT_TIMEOUT_S: u64 = 30 * 24 * 3600;
 /// `retry.max_attempts`.
 pub const MAX_ATTEMPTS: u32 = 100;
 /// `retry.initial_delay_ms` and `retry.max_delay_ms`: at most 1 day.

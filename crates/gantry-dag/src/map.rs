@@ -72,6 +72,29 @@ impl Tx<'_> {
 
     /// The items `fe` resolves to in the loaded facts, or why not.
     fn items(&self, dag: &ValidatedDag, fe: &ForEach) -> Result<Vec<Value>, NodeFailure> {
+        let value = self
+            .render_over_facts(dag, &fe.template)
+            .map_err(NodeFailure::ForEachPath)?;
+        let items = match value {
+            Value::Array(items) => items,
+            other => return Err(NodeFailure::NotAnArray { got: kind(&other) }),
+        };
+        if items.len() > fe.max_items as usize {
+            return Err(NodeFailure::TooManyItems {
+                items: items.len(),
+                max: fe.max_items,
+            });
+        }
+        Ok(items)
+    }
+
+    /// `template` rendered over the loaded facts (the run's id and input,
+    /// and the ancestors [`RunState::facts_view`] named).
+    pub(crate) fn render_over_facts(
+        &self,
+        dag: &ValidatedDag,
+        template: &str,
+    ) -> Result<Value, TemplateError> {
         let facts = &self.state.facts;
         let nodes = |id: &str| {
             let idx = dag.idx(id)?;
@@ -91,19 +114,7 @@ impl Tx<'_> {
             nodes: &nodes,
             item: None,
         };
-        let value = render_in(&Value::String(fe.template.clone()), &scope)
-            .map_err(NodeFailure::ForEachPath)?;
-        let items = match value {
-            Value::Array(items) => items,
-            other => return Err(NodeFailure::NotAnArray { got: kind(&other) }),
-        };
-        if items.len() > fe.max_items as usize {
-            return Err(NodeFailure::TooManyItems {
-                items: items.len(),
-                max: fe.max_items,
-            });
-        }
-        Ok(items)
+        render_in(&Value::String(template.to_owned()), &scope)
     }
 
     /// Resume a retried map node: its pending instances (the reset ones
@@ -264,7 +275,7 @@ impl Tx<'_> {
                     .push(Action::Schedule { node: slot, delay });
                 return true;
             }
-            Outcome::Failed { .. } | Outcome::Lost => {
+            Outcome::Failed { .. } | Outcome::Lost | Outcome::TimedOut => {
                 if outcome == Outcome::Lost {
                     self.out.actions.push(Action::Bury { node: slot });
                 }
@@ -285,7 +296,7 @@ impl Tx<'_> {
 }
 
 /// The JSON kind of `v`, for errors.
-fn kind(v: &Value) -> &'static str {
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -38,10 +38,9 @@ pub struct NodeDef {
     /// starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
-    /// A `wait` node's event. Parsed so that registration can name it; the
-    /// kind itself arrives with events (issue 12).
+    /// A `wait` node's event (SPEC 2.1 and 9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wait: Option<Value>,
+    pub wait: Option<WaitDef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
     /// Input template; `{}` when absent.
@@ -85,18 +84,54 @@ pub enum NodeKind<'a> {
     Agent(&'a str),
     /// Start a child run of a workflow.
     Workflow { name: &'a str, version: Option<u32> },
+    /// Wait for an event.
+    Wait(&'a WaitDef),
+}
+
+/// What a `wait` node waits for: an event with this name and rendered key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitDef {
+    pub event: String,
+    /// A template rendered when the node begins to wait (`{{run.id}}`);
+    /// empty by default, like an event's key.
+    #[serde(default)]
+    pub key: String,
+    /// How long to wait (default 86,400 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u64>,
+    #[serde(default, skip_serializing_if = "OnTimeout::is_default")]
+    pub on_timeout: OnTimeout,
+}
+
+/// What a `wait` node does when its `timeout_s` runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnTimeout {
+    /// Fail with `timed out waiting for event NAME`.
+    #[default]
+    Fail,
+    /// Skip (`skip_reason` `timed_out`).
+    Skip,
+}
+
+impl OnTimeout {
+    fn is_default(&self) -> bool {
+        *self == Self::Fail
+    }
 }
 
 impl NodeDef {
-    /// The node's kind. Validation guarantees exactly one of `agent` and
-    /// `workflow` on a node of a [`crate::ValidatedDag`].
+    /// The node's kind. Validation guarantees exactly one of `agent`,
+    /// `workflow` and `wait` on a node of a [`crate::ValidatedDag`].
     pub fn kind(&self) -> NodeKind<'_> {
-        match &self.workflow {
-            Some(name) => NodeKind::Workflow {
+        match (&self.workflow, &self.wait) {
+            (Some(name), _) => NodeKind::Workflow {
                 name,
                 version: self.version,
             },
-            None => NodeKind::Agent(&self.agent),
+            (None, Some(wait)) => NodeKind::Wait(wait),
+            (None, None) => NodeKind::Agent(&self.agent),
         }
     }
 }

@@ -46,9 +46,9 @@ impl Plan {
         let mut nodes = Vec::with_capacity(dag.len());
         let mut problems = Vec::new();
         for (i, n) in dag.def().nodes.iter().enumerate() {
-            if n.workflow.is_some() {
-                // A child run: no agent, no queue; the child's nodes have
-                // their own plans.
+            if n.workflow.is_some() || n.wait.is_some() {
+                // A child run or a wait: no agent, no queue (a child's
+                // nodes have their own plans).
                 nodes.push(NodePlan {
                     agent: String::new(),
                     queue: String::new(),

@@ -26,13 +26,16 @@ pub enum SkipReason {
     /// A parent was skipped and its trigger rule needs every parent to
     /// succeed.
     UpstreamSkipped,
+    /// A `wait` node with `on_timeout: skip` saw no event in time.
+    TimedOut,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 3] = [
+    pub const ALL: [SkipReason; 4] = [
         Self::ConditionFalse,
         Self::UpstreamFailed,
         Self::UpstreamSkipped,
+        Self::TimedOut,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +43,7 @@ impl SkipReason {
             Self::ConditionFalse => "condition_false",
             Self::UpstreamFailed => "upstream_failed",
             Self::UpstreamSkipped => "upstream_skipped",
+            Self::TimedOut => "timed_out",
         }
     }
 
@@ -54,6 +58,8 @@ impl SkipReason {
 pub enum NodeStatus {
     Pending,
     WaitingApproval,
+    /// A `wait` node waiting for its event.
+    Waiting,
     Queued,
     Running,
     Retrying,
@@ -86,9 +92,10 @@ impl RunStatus {
 }
 
 impl NodeStatus {
-    pub const ALL: [NodeStatus; 9] = [
+    pub const ALL: [NodeStatus; 10] = [
         Self::Pending,
         Self::WaitingApproval,
+        Self::Waiting,
         Self::Queued,
         Self::Running,
         Self::Retrying,
@@ -102,6 +109,7 @@ impl NodeStatus {
         match self {
             Self::Pending => "pending",
             Self::WaitingApproval => "waiting_approval",
+            Self::Waiting => "waiting",
             Self::Queued => "queued",
             Self::Running => "running",
             Self::Retrying => "retrying",

@@ -3,7 +3,7 @@
 
 use crate::model::{AgentDef, NodeDef, WorkflowDef};
 use crate::template::TemplateRef;
-use crate::{Condition, ForEach, NodeIdx};
+use crate::{Condition, ForEach, NodeIdx, WaitSpec};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,6 +51,8 @@ pub struct ValidatedDag {
     conditions: Vec<Option<Arc<Condition>>>,
     /// Each node's validated `for_each`.
     maps: Vec<Option<ForEach>>,
+    /// Each wait node's validated `wait`.
+    waits: Vec<Option<WaitSpec>>,
     input_schema: Option<crate::schema::InputSchema>,
     topo: Vec<NodeIdx>,
 }
@@ -129,10 +131,18 @@ impl ValidatedDag {
         self.maps.get(idx as usize)?.as_ref()
     }
 
-    /// Whether deciding nodes may read facts (run input, ancestors'
-    /// outputs): some node has a `when` or a `for_each`.
+    /// The node's `wait`, if it is a wait node.
+    pub fn wait(&self, idx: NodeIdx) -> Option<&WaitSpec> {
+        self.waits.get(idx as usize)?.as_ref()
+    }
+
+    /// Whether deciding nodes may read facts (run id and input, ancestors'
+    /// outputs): some node has a `when`, a `for_each` or a `wait` (its key
+    /// is rendered when it begins to wait).
     pub fn needs_facts(&self) -> bool {
-        self.has_conditions() || self.maps.iter().any(Option::is_some)
+        self.has_conditions()
+            || self.maps.iter().any(Option::is_some)
+            || self.waits.iter().any(Option::is_some)
     }
 
     /// Nodes no other node depends on, in definition order: a run's
@@ -185,6 +195,7 @@ impl ValidatedDag {
             refs: p.refs,
             conditions: p.conditions,
             maps: p.maps,
+            waits: p.waits,
             topo: p.topo,
         }
     }
@@ -199,6 +210,7 @@ pub(crate) struct Parts {
     pub(crate) refs: Vec<Vec<TemplateRef>>,
     pub(crate) conditions: Vec<Option<Arc<Condition>>>,
     pub(crate) maps: Vec<Option<ForEach>>,
+    pub(crate) waits: Vec<Option<WaitSpec>>,
     pub(crate) topo: Vec<NodeIdx>,
 }
 

@@ -265,6 +265,12 @@ pub(crate) fn validate(
         }
         maps.push(map);
     }
+    let waits: Vec<_> = def
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| crate::wait::wait_spec(i, node, &mut located[i], &mut problems))
+        .collect();
     if let Some(schema) = &def.input_schema {
         crate::schema::schema_problems("input_schema", schema, &mut problems);
     }
@@ -387,6 +393,7 @@ pub(crate) fn validate(
         refs,
         conditions,
         maps,
+        waits,
         topo,
     }))
 }

@@ -364,7 +364,6 @@ fn a_node_has_exactly_one_kind_and_its_fields() {
         pair("nodes[2].workflow", "bad_name"),
         pair("nodes[3].version", "bad_value"),
         pair("nodes[4].version", "bad_value"),
-        pair("nodes[5].wait", "unsupported"),
         pair("nodes[5].for_each", "bad_for_each"),
     ] {
         assert!(got.contains(&want), "{want:?} missing from {got:?}");

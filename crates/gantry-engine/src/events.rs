@@ -1,5 +1,6 @@
 //! Events sent from outside (SPEC section 9): stored once per `id` before
-//! the sender's answer, and counted by what they did.
+//! the sender's answer, with the waits they complete, and counted by what
+//! they did; and the waits whose timeout ran out.
 
 use crate::{Engine, Result};
 use gantry_dag::NewEvent;
@@ -24,5 +25,12 @@ impl Engine {
             }
         }
         Ok(recorded)
+    }
+
+    /// Time out at most `limit` waits past their deadline (the state
+    /// machine then fails or skips each node, as its `on_timeout` says).
+    /// Returns how many timed out.
+    pub async fn expire_waits(&self, limit: i64) -> Result<u64> {
+        Ok(self.store.expire_waits(limit).await?)
     }
 }

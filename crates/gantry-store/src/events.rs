@@ -52,14 +52,27 @@ pub fn is_valid_event_cursor(cursor: &str) -> bool {
 
 impl Store {
     /// Record `event` (checked by the caller) under its `id`, or a new
-    /// UUIDv7 when it has none. `request_hash` identifies its content: an
-    /// `id` already used with the same hash is `Existing`, with another
-    /// `Conflict`.
+    /// UUIDv7 when it has none, and complete the waits it matches
+    /// (`waits.rs`) in the same transaction. `request_hash` identifies its
+    /// content: an `id` already used with the same hash is `Existing`, with
+    /// another `Conflict`; neither matches anything again.
     pub async fn record_event(&self, event: &NewEvent, request_hash: &str) -> Result<Recorded> {
         let id = event
             .id
             .clone()
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let mut tx = self.pool.begin().await?;
+        // Before the insert: a node beginning to wait for this name and key
+        // either committed already (and is matched below) or waits for this
+        // transaction and finds the event then.
+        sqlx::query(&format!(
+            "SELECT pg_advisory_xact_lock({})",
+            crate::waits::wait_lock("$1::text", "$2::text")
+        ))
+        .bind(&event.name)
+        .bind(&event.key)
+        .execute(&mut *tx)
+        .await?;
         let new: Option<EventRecord> = sqlx::query_as(&format!(
             "INSERT INTO events (id, name, key, data, request_hash)
              VALUES ($1, $2, $3, $4, $5)
@@ -71,11 +84,16 @@ impl Store {
         .bind(&event.key)
         .bind(&event.data)
         .bind(request_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        if let Some(e) = new {
+        if let Some(mut e) = new {
+            let matched =
+                crate::waits::match_waits(&mut tx, (e.seq, &e.name, &e.key), &e.data).await?;
+            e.waits_matched = i32::try_from(matched).unwrap_or(i32::MAX);
+            tx.commit().await?;
             return Ok(Recorded::New(e));
         }
+        tx.rollback().await?;
         // The id was used (ON CONFLICT waited for that insert to commit).
         let existing: Option<ExistingRow> = sqlx::query_as(&format!(
             "SELECT request_hash, {EVENT_COLS} FROM events WHERE id = $1"

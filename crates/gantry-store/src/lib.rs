@@ -18,6 +18,7 @@ mod save;
 mod sessions;
 mod text;
 mod tx;
+mod waits;
 mod work;
 
 pub use children::{ChildOf, ChildRun, ChildSlot};
@@ -31,6 +32,7 @@ pub use reads::is_valid_run_cursor;
 pub use sqlx::postgres::PgListener;
 pub use text::{storable_text, NUL_REPLACEMENT};
 pub use tx::RunTx;
+pub use waits::{WaitView, WAIT_TIMEOUT_ERROR};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;

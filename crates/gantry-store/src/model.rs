@@ -196,6 +196,10 @@ pub struct NodeSummary {
     /// until decided).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval_decided_by: Option<String>,
+    /// A `wait` node's event name and key, its deadline and the event that
+    /// matched it (absent until it begins to wait).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait: Option<crate::WaitView>,
 }
 
 /// One node with every attempt.

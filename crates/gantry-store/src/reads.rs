@@ -131,6 +131,7 @@ impl Reads {
         .bind(crate::rows::i32_of(gantry_dag::FIRST_SLOT))
         .fetch_all(&self.pool)
         .await?;
+        let mut waits = self.waits_of(id).await?;
         let mut counts = if nodes.iter().any(|n| n.items.is_some()) {
             self.instance_counts(id).await?
         } else {
@@ -142,6 +143,7 @@ impl Reads {
                 let idx = crate::rows::u32_of(n.idx);
                 let map = n.items.is_some();
                 let mut summary = n.into_summary()?;
+                summary.wait = waits.remove(&idx);
                 if map {
                     summary.instances = Some(
                         counts
@@ -245,6 +247,7 @@ impl Reads {
         };
         let is_map = row.node.items.is_some();
         let mut node = row.node.into_summary()?;
+        node.wait = self.waits_of(run).await?.remove(&idx);
         if is_map {
             // A map node's counts, as the run detail shows them.
             let mut counts = self.node_instance_counts(run, idx).await?;

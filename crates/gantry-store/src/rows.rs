@@ -82,6 +82,7 @@ impl NodeRow {
                 .approval_deadline
                 .filter(|_| status == gantry_dag::NodeStatus::WaitingApproval),
             approval_decided_by: self.approval_decided_by,
+            wait: None,
         })
     }
 }

@@ -45,6 +45,7 @@ fn skip_text(reason: Option<SkipReason>) -> &'static str {
     match reason {
         Some(SkipReason::ConditionFalse) => "skipped: its condition is false",
         Some(SkipReason::UpstreamSkipped) => "skipped: an upstream node was skipped",
+        Some(SkipReason::TimedOut) => "skipped: no event came before its wait timed out",
         Some(SkipReason::UpstreamFailed) | None => "skipped: an upstream node failed",
     }
 }
@@ -81,7 +82,10 @@ impl RunTx<'_> {
             actions,
             failures,
             expansions,
+            waits,
         } = t;
+        // Before any node is written: the lock order of waits.rs.
+        self.lock_wait_keys(waits).await?;
         let delays: HashMap<NodeIdx, u64> = actions
             .iter()
             .filter_map(|a| match *a {
@@ -102,6 +106,16 @@ impl RunTx<'_> {
         self.finish_maps(head.id, dag, state, changed, failures)
             .await?;
         self.set_approval_deadlines(head.id, plan, actions).await?;
+        self.begin_waits(head.id, waits).await?;
+        let left_waiting: Vec<i32> = changed
+            .iter()
+            .filter(|&&i| dag.wait(i).is_some())
+            .filter(|i| state.nodes.get(i).is_some_and(|n| n.status.is_terminal()))
+            .map(|&i| i32_of(i))
+            .collect();
+        if !left_waiting.is_empty() {
+            self.close_waits(head.id, &left_waiting).await?;
+        }
         // Processed results that changed nothing (stale or replayed) still
         // lose their flag; the others lost it in save_nodes.
         let changed_set: std::collections::HashSet<NodeIdx> = changed.iter().copied().collect();

@@ -57,6 +57,8 @@ struct PendingRow {
     retryable: Option<bool>,
     /// Its lease ran out (migration 0011).
     lost: Option<bool>,
+    /// A wait's deadline passed (migration 0016).
+    timed_out: Option<bool>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -229,11 +231,11 @@ impl<'c> RunTx<'c> {
     /// their latest attempt's outcome), in the order they were recorded.
     pub async fn pending_results(&mut self, run: Uuid) -> Result<Vec<PendingResult>> {
         let rows: Vec<PendingRow> = sqlx::query_as(
-            "SELECT n.idx, n.attempt, a.status, a.retryable, a.lost
+            "SELECT n.idx, n.attempt, a.status, a.retryable, a.lost, a.timed_out
              FROM nodes n
              -- One primary-key probe per flagged node (see save_nodes.sql).
              LEFT JOIN LATERAL (
-                 SELECT a.status, a.retryable, a.lost, a.finished_at FROM attempts a
+                 SELECT a.status, a.retryable, a.lost, a.timed_out, a.finished_at FROM attempts a
                  WHERE a.run_id = n.run_id AND a.idx = n.idx AND a.attempt = n.attempt
                    AND a.finished_at IS NOT NULL
                  OFFSET 0
@@ -250,6 +252,7 @@ impl<'c> RunTx<'c> {
             let outcome = match (r.status.as_deref(), r.retryable) {
                 (Some("succeeded"), _) => Outcome::Succeeded,
                 (Some("failed"), _) if r.lost == Some(true) => Outcome::Lost,
+                (Some("failed"), _) if r.timed_out == Some(true) => Outcome::TimedOut,
                 (Some("failed"), retryable) => Outcome::Failed {
                     retryable: retryable.unwrap_or(false),
                 },

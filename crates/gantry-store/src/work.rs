@@ -265,6 +265,8 @@ pub(crate) async fn record_in(
             Outcome::Failed { retryable } => ("failed", retryable),
             // Lease expiry loses an attempt (see `expire_leases_by_queue`).
             Outcome::Lost => ("failed", true),
+            // Only the reconciler times a wait out (see `expire_waits`).
+            Outcome::TimedOut => ("failed", false),
         })
         .unzip();
     let lost: Vec<bool> = batch.iter().map(|r| r.outcome == Outcome::Lost).collect();

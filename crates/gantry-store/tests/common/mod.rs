@@ -154,12 +154,14 @@ pub(crate) fn result(c: &Claimed, outcome: Outcome, output: Option<Value>) -> At
         output,
         error: match outcome {
             Outcome::Succeeded => None,
-            Outcome::Failed { .. } | Outcome::Lost => Some(format!("node {} broke", c.node)),
+            Outcome::Failed { .. } | Outcome::Lost | Outcome::TimedOut => {
+                Some(format!("node {} broke", c.node))
+            }
         },
         exit_code: Some(match outcome {
             Outcome::Succeeded => 0,
             Outcome::Failed { retryable: true } | Outcome::Lost => 1,
-            Outcome::Failed { retryable: false } => 78,
+            Outcome::Failed { retryable: false } | Outcome::TimedOut => 78,
         }),
         log_tail: Some("log line".to_owned()),
     }
