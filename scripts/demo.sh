@@ -2,8 +2,9 @@
 # README command 1: install and start Redis and Postgres if needed, build
 # gantry and the agent images, start `gantry dev`, register the five Docker
 # agents and the security-review and security-triage workflows, run them on
-# the example repositories, and print every node's output. Exits 0 only when
-# both runs succeeded.
+# the example repositories, then the ci-gate workflow, which waits for a
+# ci.finished event that the script sends, and print every node's output.
+# Exits 0 only when every run succeeded.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -63,3 +64,19 @@ for _ in $(seq 1 600); do
 done
 "$GANTRY" runs wait "$id"
 "$GANTRY" runs show "$id"
+
+# Waiting on the outside world (SPEC 9): the ci-gate run parks on a wait
+# node until an event ci.finished keyed by its run id arrives, here sent
+# as CI would, then notifies.
+"$GANTRY" workflows apply -f examples/ci-gate.json
+started="$("$GANTRY" runs start ci-gate --input '{}')"
+echo "$started"
+gate="${started#run }"; gate="${gate%% started}"
+for _ in $(seq 1 100); do
+  "$GANTRY" runs show "$gate" | grep -qE '^ +ci +waiting( |$)' && break
+  sleep 0.1
+done
+"$GANTRY" runs show "$gate"
+"$GANTRY" events send ci.finished --key "$gate" --data '{"status": "green", "passed": 128}'
+"$GANTRY" runs wait "$gate"
+"$GANTRY" runs show "$gate"

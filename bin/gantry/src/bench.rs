@@ -57,6 +57,9 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "map" => {
             crate::bench_map::run(&engine, args.nodes.unwrap_or(10_000), args.concurrency).await
         }
+        "event" => {
+            crate::bench_event::run(&engine, args.nodes.unwrap_or(200), args.concurrency).await
+        }
         "docker" => crate::bench_docker::run(&engine, args.nodes.unwrap_or(20)).await,
         "scale" => {
             let replicas = if args.containers {
@@ -67,7 +70,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             crate::bench_scale::run(&engine, &conn, args.nodes.unwrap_or(400), replicas).await
         }
         other => Err(anyhow::anyhow!(
-            "unknown scenario {other:?}; expected chain, fanout, map, docker, scale or ui"
+            "unknown scenario {other:?}; expected chain, fanout, map, event, docker, scale or ui"
         )),
     };
     stop.cancel();
@@ -169,7 +172,7 @@ pub(crate) async fn run_with(
     }
 }
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

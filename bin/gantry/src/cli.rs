@@ -379,7 +379,7 @@ enum EventsCmd {
 
 #[derive(Args, Clone, Debug)]
 pub(crate) struct BenchArgs {
-    /// `chain`, `fanout`, `docker`, `scale` or `ui`.
+    /// `chain`, `fanout`, `map`, `event`, `docker`, `scale` or `ui`.
     pub(crate) scenario: String,
     /// Nodes of the scenario (`ui`: timed requests per page, default 50).
     #[arg(long)]

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_docker;
+mod bench_event;
 mod bench_map;
 mod bench_scale;
 mod bench_ui;

@@ -99,3 +99,50 @@ async fn the_security_triage_example_succeeds_with_its_children() {
         assert_eq!(child["status"], "succeeded");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ci_gate_example_waits_for_its_event_then_notifies() {
+    let mut env = Env::new().await;
+    let secrets = env.dir.path().join("secrets");
+    std::fs::create_dir_all(&secrets).expect("secrets dir");
+    std::fs::write(secrets.join("SLACK_WEBHOOK_URL"), "http://hooks.invalid/x").expect("secret");
+    let secrets = secrets.to_str().expect("utf-8 path").to_owned();
+    let _dev = env
+        .dev(&[
+            ("GANTRY_DOCKER", "on"),
+            ("GANTRY_SECRETS_DIR", &secrets),
+            ("GANTRY_SECRET_BINDINGS", "notifier=SLACK_WEBHOOK_URL"),
+        ])
+        .await;
+    for agent in example("agents-docker.json").as_array().expect("agents") {
+        env.agent(agent.clone()).await;
+    }
+    env.workflow(example("ci-gate.json")).await;
+    let id = env.start("ci-gate", json!({})).await;
+    let waiting = env.wait_node(&id, "ci", "waiting", RUN_TIMEOUT).await;
+    assert_eq!(node_of(&waiting, "ci")["wait"]["key"], id.as_str(), "{waiting:#}");
+    assert_eq!(node_of(&waiting, "notify")["status"], "pending", "{waiting:#}");
+    let (code, out, err) = env
+        .cli(
+            &[
+                "events",
+                "send",
+                "ci.finished",
+                "--key",
+                &id,
+                "--data",
+                r#"{"status": "green", "passed": 128}"#,
+            ],
+            RUN_TIMEOUT,
+        )
+        .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 waits matched"), "{out}");
+    let run = env.wait_run(&id, RUN_TIMEOUT).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    let message = node_of(&run, "notify")["output"].to_string();
+    assert!(
+        message.contains(&format!("CI for run {id} finished: green (128 tests passed)")),
+        "{message}"
+    );
+}

@@ -412,6 +412,42 @@ async fn a_gate_with_an_approval_timeout_shows_its_deadline_and_then_its_decider
 }
 
 #[sqlx::test(migrations = "../gantry-store/migrations")]
+async fn a_waiting_node_shows_its_event_key_and_deadline_then_what_matched_it(pool: PgPool) {
+    let (app, _st) = ui_app(pool).await;
+    let def = serde_json::json!({"name": "gated", "nodes": [
+        {"id": "ci", "wait": {"event": "ci.finished", "key": "{{run.id}}", "timeout_s": 600}}
+    ]});
+    create(&app, "/v1/workflows", Some(def)).await;
+    let run = create(&app, "/v1/workflows/gated/runs", Some(serde_json::json!({"input": {}}))).await;
+    let run = run["id"].as_str().unwrap().to_owned();
+    let cookie = session(&app).await;
+    let html = body(&page(&app, &cookie, &format!("/runs/{run}")).await);
+    for want in [
+        "waits for event <span class=\"mono\">ci.finished</span>".to_owned(),
+        format!(r#"<span class="mono wait-key">{run}</span>"#),
+        r#"class="wait-deadline""#.to_owned(),
+    ] {
+        assert!(html.contains(&want), "{want} missing: {html}");
+    }
+    let ev = serde_json::json!({"name": "ci.finished", "key": run, "data": {}, "id": "ci-42"});
+    let r = send(
+        &app,
+        "POST",
+        "/v1/events",
+        Some(Body::from(ev.to_string())),
+        &[BEARER, ("content-type", "application/json")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json);
+    assert_eq!(r.json["waits_matched"], 1, "{}", r.json);
+    let html = body(&page(&app, &cookie, &format!("/runs/{run}")).await);
+    assert!(
+        html.contains(r#"matched by event <span class="mono wait-matched">ci-42</span>"#),
+        "the matched wait names its event: {html}"
+    );
+}
+
+#[sqlx::test(migrations = "../gantry-store/migrations")]
 async fn the_events_page_lists_events_newest_first_and_filters_by_name(pool: PgPool) {
     let (app, _st) = ui_app(pool).await;
     for (name, key) in [

@@ -68,7 +68,7 @@ pub(crate) async fn list(
         p.filters #instance-filter {
             "status: "
             a href=(base) { "any" } " "
-            @for s in ["pending", "waiting_approval", "queued", "running", "retrying", "succeeded", "failed", "skipped", "cancelled"] {
+            @for s in ["pending", "waiting_approval", "waiting", "queued", "running", "retrying", "succeeded", "failed", "skipped", "cancelled"] {
                 @if s == st { strong { (s) } } @else { a href={ (base) "?status=" (s) } { (s) } }
                 " "
             }

@@ -204,7 +204,7 @@ fn instance_label(counts: &gantry_store::InstanceCounts) -> String {
 fn legend() -> Markup {
     html! {
         p.legend {
-            @for s in ["pending", "waiting_approval", "queued", "running", "retrying", "succeeded", "failed", "skipped", "cancelled"] {
+            @for s in ["pending", "waiting_approval", "waiting", "queued", "running", "retrying", "succeeded", "failed", "skipped", "cancelled"] {
                 (status(s)) " "
             }
         }
@@ -228,6 +228,7 @@ fn node_detail(run: Uuid, n: &NodeSummary, extras: NodeExtras<'_>, session: &Ses
     } = extras;
     let deps = def.map_or(&[][..], |d| d.depends_on.as_slice());
     let child_workflow = def.and_then(|d| d.workflow.as_deref());
+    let waits_for = def.and_then(|d| d.wait.as_ref());
     let s = n.status.as_str();
     // Nodes that may still wait for approval get the buttons; `app.js` shows
     // them only while the node is `waiting_approval`.
@@ -241,6 +242,8 @@ fn node_detail(run: Uuid, n: &NodeSummary, extras: NodeExtras<'_>, session: &Ses
             p.meta {
                 @if let Some(w) = child_workflow {
                     "workflow " a href={ "/workflows/" (enc(w)) } { (w) }
+                } @else if let Some(w) = waits_for {
+                    "waits for event " span.mono { (w.event) }
                 } @else {
                     "agent " a href={ "/agents/" (enc(&n.agent)) } { (n.agent) }
                 }
@@ -254,6 +257,17 @@ fn node_detail(run: Uuid, n: &NodeSummary, extras: NodeExtras<'_>, session: &Ses
                 p.approval-deadline {
                     "decided by its approval timeout at " (layout::time_opt(Some(at)))
                     " unless answered first"
+                }
+            }
+            @if let Some(w) = &n.wait {
+                p.wait data-event=(w.event) data-key=(w.key) {
+                    "event " span.mono.wait-event { (w.event) }
+                    " with key " span.mono.wait-key { (w.key) }
+                    @if let Some(id) = &w.matched_event {
+                        " · matched by event " span.mono.wait-matched { (id) }
+                    } @else if n.status == NodeStatus::Waiting {
+                        " · times out at " span.wait-deadline { (layout::time_opt(Some(&w.deadline))) }
+                    }
                 }
             }
             @if let Some(by) = &n.approval_decided_by {
