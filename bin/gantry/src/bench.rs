@@ -93,6 +93,7 @@ pub(crate) async fn register(
     engine.upsert_agent(&agent).await?;
     debug_assert_eq!(agent.runtime, Runtime::Builtin);
     let def = WorkflowDef {
+        triggers: Vec::new(),
         name: name.into(),
         description: None,
         input_schema: None,

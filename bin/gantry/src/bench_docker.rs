@@ -172,6 +172,7 @@ async fn register(
         })
         .collect();
     let def = WorkflowDef {
+        triggers: Vec::new(),
         name: name.into(),
         description: None,
         input_schema: None,

@@ -192,6 +192,7 @@ async fn seed_runs(engine: &Engine) -> anyhow::Result<Uuid> {
         }
     }
     let def = WorkflowDef {
+        triggers: Vec::new(),
         name: "ui-bench".into(),
         description: Some("gantry bench ui".into()),
         input_schema: None,

@@ -45,10 +45,10 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ApplyCmd,
     },
-    /// Register workflows.
+    /// Register workflows; pause and resume their triggers.
     Workflows {
         #[command(subcommand)]
-        cmd: ApplyCmd,
+        cmd: WorkflowsCmd,
     },
     /// Start and inspect runs.
     Runs {
@@ -57,6 +57,8 @@ enum Cmd {
     },
     /// Show queue depths.
     Queues(ClientArgs),
+    /// List every cron trigger with its next and last tick.
+    Schedules(ClientArgs),
     /// Send events (SPEC section 9).
     Events {
         #[command(subcommand)]
@@ -359,6 +361,29 @@ enum RunsCmd {
 }
 
 #[derive(Subcommand)]
+enum WorkflowsCmd {
+    /// Register the definition(s) in FILE (JSON or YAML; a list registers each).
+    Apply {
+        #[arg(short = 'f', long = "file")]
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Stop NAME's triggers (cron and event); API starts still work.
+    Pause {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Restart NAME's triggers from now (ticks of the pause never run).
+    Resume {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
 enum EventsCmd {
     /// Send event NAME; prints its id and what it matched.
     Send {
@@ -424,9 +449,17 @@ impl Cli {
             Cmd::Agents {
                 cmd: ApplyCmd::Apply { file, client },
             } => client::apply(&client, "agents", &file).await?,
-            Cmd::Workflows {
-                cmd: ApplyCmd::Apply { file, client },
-            } => client::apply(&client, "workflows", &file).await?,
+            Cmd::Workflows { cmd } => match cmd {
+                WorkflowsCmd::Apply { file, client } => {
+                    client::apply(&client, "workflows", &file).await?
+                }
+                WorkflowsCmd::Pause { name, client } => {
+                    client::set_paused(&client, &name, true).await?
+                }
+                WorkflowsCmd::Resume { name, client } => {
+                    client::set_paused(&client, &name, false).await?
+                }
+            },
             Cmd::Runs { cmd } => match cmd {
                 RunsCmd::Start {
                     name,
@@ -454,6 +487,7 @@ impl Cli {
                 } => client::decide(&client, &id, &node, index, "reject").await?,
             },
             Cmd::Queues(c) => client::queues(&c).await?,
+            Cmd::Schedules(c) => client::schedules(&c).await?,
             Cmd::Events {
                 cmd:
                     EventsCmd::Send {

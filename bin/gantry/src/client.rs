@@ -182,6 +182,45 @@ pub(crate) async fn queues(c: &ClientArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `gantry schedules`: every cron trigger, one line each.
+pub(crate) async fn schedules(c: &ClientArgs) -> anyhow::Result<()> {
+    let (_, body) = send(request(c, reqwest::Method::GET, "/v1/schedules")).await?;
+    println!(
+        "{:<24} {:>3} {:<20} {:<16} {:<22} {:<22} {:<36} PAUSED",
+        "WORKFLOW", "#", "CRON", "TIMEZONE", "NEXT_TICK", "LAST_TICK", "LAST_RUN"
+    );
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    for s in body["schedules"].as_array().into_iter().flatten() {
+        println!(
+            "{:<24} {:>3} {:<20} {:<16} {:<22} {:<22} {:<36} {}",
+            text(&s["workflow"]),
+            s["index"],
+            text(&s["cron"]),
+            text(&s["timezone"]),
+            text(&s["next_tick"]),
+            text(&s["last_tick"]),
+            text(&s["last_run"]),
+            if s["paused"] == true { "yes" } else { "no" }
+        );
+    }
+    Ok(())
+}
+
+/// `gantry workflows pause|resume NAME`.
+pub(crate) async fn set_paused(c: &ClientArgs, name: &str, paused: bool) -> anyhow::Result<()> {
+    let verb = if paused { "pause" } else { "resume" };
+    if !gantry_dag::is_valid_name(name) {
+        anyhow::bail!("workflow name {name:?} must match ^[a-z0-9][a-z0-9_-]{{0,62}}$");
+    }
+    let path = format!("/v1/workflows/{name}/{verb}");
+    send(request(c, reqwest::Method::POST, &path).json(&json!({}))).await?;
+    println!(
+        "workflow {name}: triggers {}",
+        if paused { "paused" } else { "resumed" }
+    );
+    Ok(())
+}
+
 /// `gantry events send`: POST the event, print the answer.
 pub(crate) async fn send_event(
     c: &ClientArgs,

@@ -120,8 +120,16 @@ async fn the_ci_gate_example_waits_for_its_event_then_notifies() {
     env.workflow(example("ci-gate.json")).await;
     let id = env.start("ci-gate", json!({})).await;
     let waiting = env.wait_node(&id, "ci", "waiting", RUN_TIMEOUT).await;
-    assert_eq!(node_of(&waiting, "ci")["wait"]["key"], id.as_str(), "{waiting:#}");
-    assert_eq!(node_of(&waiting, "notify")["status"], "pending", "{waiting:#}");
+    assert_eq!(
+        node_of(&waiting, "ci")["wait"]["key"],
+        id.as_str(),
+        "{waiting:#}"
+    );
+    assert_eq!(
+        node_of(&waiting, "notify")["status"],
+        "pending",
+        "{waiting:#}"
+    );
     let (code, out, err) = env
         .cli(
             &[
@@ -142,7 +150,9 @@ async fn the_ci_gate_example_waits_for_its_event_then_notifies() {
     assert_eq!(run["status"], "succeeded", "{run:#}");
     let message = node_of(&run, "notify")["output"].to_string();
     assert!(
-        message.contains(&format!("CI for run {id} finished: green (128 tests passed)")),
+        message.contains(&format!(
+            "CI for run {id} finished: green (128 tests passed)"
+        )),
         "{message}"
     );
 }

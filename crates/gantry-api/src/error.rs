@@ -190,6 +190,7 @@ impl From<gantry_engine::Error> for Error {
             C::Queue(e) => e.into(),
             C::RunNotFound(id) => Error::NotFound(format!("run {id} not found")),
             C::NodeNotFound(n) => Error::NotFound(format!("node {n:?} not found")),
+            C::WorkflowNotFound(w) => Error::NotFound(format!("workflow {w:?} not found")),
             C::Conflict(m) => Error::Conflict(m),
             C::Invalid(problems) => Error::validation(problems),
             C::Corrupt(m) => Error::Internal(format!("corrupt {m}")),

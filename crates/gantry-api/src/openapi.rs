@@ -3,7 +3,9 @@
 
 use crate::error::{ErrorBody, ErrorDetail, ProblemView};
 use crate::events;
-use crate::routes::{agents, health, instances, queues, runs, sent_events, workers, workflows};
+use crate::routes::{
+    agents, health, instances, queues, runs, schedules, sent_events, workers, workflows,
+};
 use axum::Json;
 use std::sync::LazyLock;
 use utoipa::OpenApi;
@@ -38,6 +40,9 @@ use utoipa::OpenApi;
         events::run_events,
         sent_events::send,
         sent_events::list,
+        schedules::list,
+        schedules::pause,
+        schedules::resume,
         queues::list,
         queues::jobs,
         queues::replay,
@@ -63,6 +68,9 @@ use utoipa::OpenApi;
         sent_events::EventSent,
         sent_events::EventView,
         sent_events::EventList,
+        schedules::Schedule,
+        schedules::ScheduleList,
+        schedules::Paused,
         workers::WorkerList,
         workers::WorkerView,
         health::Health,

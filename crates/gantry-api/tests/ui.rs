@@ -418,7 +418,12 @@ async fn a_waiting_node_shows_its_event_key_and_deadline_then_what_matched_it(po
         {"id": "ci", "wait": {"event": "ci.finished", "key": "{{run.id}}", "timeout_s": 600}}
     ]});
     create(&app, "/v1/workflows", Some(def)).await;
-    let run = create(&app, "/v1/workflows/gated/runs", Some(serde_json::json!({"input": {}}))).await;
+    let run = create(
+        &app,
+        "/v1/workflows/gated/runs",
+        Some(serde_json::json!({"input": {}})),
+    )
+    .await;
     let run = run["id"].as_str().unwrap().to_owned();
     let cookie = session(&app).await;
     let html = body(&page(&app, &cookie, &format!("/runs/{run}")).await);

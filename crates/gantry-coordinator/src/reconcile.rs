@@ -20,6 +20,13 @@ pub(crate) async fn once(engine: &Engine, config: &Config) -> Result<()> {
     if waits > 0 {
         tracing::info!(waits, "waits timed out before their event came");
     }
+    let started = engine.retrigger_events(100).await?;
+    if started > 0 {
+        tracing::info!(
+            started,
+            "runs started for events whose triggers had not run"
+        );
+    }
     let timed_out = engine.expire_approvals(100).await?;
     if timed_out > 0 {
         tracing::info!(

@@ -34,9 +34,16 @@ impl Default for Config {
 /// Run the coordinator until `shutdown` fires. Connection failures are
 /// retried with a capped backoff; the loop only returns on shutdown.
 pub async fn run(engine: Engine, config: Config, shutdown: CancellationToken) -> Result<()> {
+    let scheduler = tokio::spawn(crate::scheduler::run(engine.clone(), shutdown.clone()));
+    let out = coordinate(&engine, &config, &shutdown).await;
+    let _ = scheduler.await;
+    out
+}
+
+async fn coordinate(engine: &Engine, config: &Config, shutdown: &CancellationToken) -> Result<()> {
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
-        match serve(&engine, &config, &shutdown).await {
+        match serve(engine, config, shutdown).await {
             Ok(()) => return Ok(()),
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?backoff, "coordinator loop failed");

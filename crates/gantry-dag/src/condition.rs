@@ -45,7 +45,7 @@ pub enum ConditionError {
     TooDeep,
     #[error("when does not parse: {0}")]
     Parse(String),
-    #[error("when reads {0:?}; it may read only input, run and nodes")]
+    #[error("when reads {0:?}, which is not one of its variables")]
     UnknownVariable(String),
     #[error("when reads nodes with a computed key; name the node, as nodes.ID or nodes[\"ID\"]")]
     ComputedNode,
@@ -90,9 +90,30 @@ fn env() -> Arc<Env> {
     Arc::clone(ENV.get_or_init(|| Arc::new(Env::stdlib())))
 }
 
+/// The variable a trigger's `filter` reads (SPEC section 9).
+const FILTER_VARIABLES: [&str; 1] = ["event"];
+
 impl Condition {
-    /// Compile and check `source`.
+    /// Compile and check the `when` `source` (variables `input`, `run` and
+    /// `nodes`).
     pub fn compile(source: &str) -> Result<Self, ConditionError> {
+        Self::compile_for(source, &VARIABLES)
+    }
+
+    /// Compile and check an event trigger's `filter` (variable `event`),
+    /// bounded like a `when`. Its errors read "when ..." like a `when`'s;
+    /// the caller names the field.
+    pub fn compile_filter(source: &str) -> Result<Self, ConditionError> {
+        Self::compile_for(source, &FILTER_VARIABLES)
+    }
+
+    /// Evaluate a filter compiled by [`Condition::compile_filter`] against
+    /// `event` (`{"name", "key", "data"}`).
+    pub fn eval_filter(&self, event: &Value) -> Result<bool, EvalError> {
+        self.eval_vars([("event", event.clone())])
+    }
+
+    fn compile_for(source: &str, variables: &[&str]) -> Result<Self, ConditionError> {
         if source.len() > MAX_CONDITION_BYTES {
             return Err(ConditionError::TooLong { len: source.len() });
         }
@@ -110,7 +131,7 @@ impl Condition {
         let mut check = Check::default();
         check.walk(program.expression(), 0)?;
         for var in program.references().variables() {
-            if !VARIABLES.contains(&var) && !check.bound.contains(var) {
+            if !variables.contains(&var) && !check.bound.contains(var) {
                 return Err(ConditionError::UnknownVariable(var.to_owned()));
             }
         }
@@ -134,7 +155,6 @@ impl Condition {
         run_id: &str,
         nodes: &BTreeMap<String, NodeFacts>,
     ) -> Result<bool, EvalError> {
-        let mut ctx = Context::with_env(env());
         let nodes: serde_json::Map<String, Value> = nodes
             .iter()
             .map(|(id, f)| {
@@ -144,11 +164,16 @@ impl Condition {
                 (id.clone(), facts)
             })
             .collect();
-        for (name, value) in [
+        self.eval_vars([
             ("input", input.clone()),
             ("run", serde_json::json!({ "id": run_id })),
             ("nodes", Value::Object(nodes)),
-        ] {
+        ])
+    }
+
+    fn eval_vars<const N: usize>(&self, vars: [(&str, Value); N]) -> Result<bool, EvalError> {
+        let mut ctx = Context::with_env(env());
+        for (name, value) in vars {
             ctx.add_variable_from_value(name, to_cel(&value));
         }
         match self.program.execute(&ctx) {

@@ -27,6 +27,7 @@ mod sent_event;
 mod status;
 mod template;
 mod template_impl;
+mod trigger;
 mod validate;
 mod validate_impl;
 mod wait;
@@ -47,7 +48,7 @@ pub use instance::{
 };
 pub use model::{
     AgentDef, Approval, Limits, NodeDef, NodeKind, OnApprovalTimeout, OnTimeout, RateLimit,
-    RetryPolicy, Runtime, TriggerRule, WaitDef, WorkflowDef, BUILTINS,
+    RetryPolicy, Runtime, TriggerDef, TriggerRule, WaitDef, WorkflowDef, BUILTINS,
 };
 pub use plan::{NodePlan, Plan};
 pub use schedule::{tick_key, CronSchedule, ScheduleError};
@@ -57,6 +58,7 @@ pub use sent_event::{
 };
 pub use status::{NodeStatus, RunStatus, SkipReason, UnknownStatus};
 pub use template::{refs, render, render_in, NodeView, Scope, TemplateError, TemplateRef};
+pub use trigger::{FilterError, Trigger, MAX_TRIGGERS};
 pub use validate::{is_valid_name, Problem, ValidatedDag, DEFAULT_MAX_NODES};
 pub use wait::{WaitSpec, WaitStart, DEFAULT_WAIT_TIMEOUT_S, MAX_WAIT_KEY_TEMPLATE_BYTES};
 

@@ -19,7 +19,33 @@ pub struct WorkflowDef {
     /// it, an object from each leaf node's id to its output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
+    /// What starts runs besides the API: cron schedules and events (SPEC
+    /// section 9). A new version replaces them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<TriggerDef>,
     pub nodes: Vec<NodeDef>,
+}
+
+/// One trigger of a workflow: exactly one of `cron` (with `timezone` and
+/// `input`) and `event` (with `filter`); see [`crate::Trigger`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerDef {
+    /// Five cron fields, or six with a leading seconds field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// An IANA time zone name (default UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// The input of the runs a cron trigger starts (default `{}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    /// The event name an event trigger starts a run for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// A CEL expression over `event` an event must satisfy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
 }
 
 /// One step of a workflow.

@@ -53,6 +53,7 @@ pub struct ValidatedDag {
     maps: Vec<Option<ForEach>>,
     /// Each wait node's validated `wait`.
     waits: Vec<Option<WaitSpec>>,
+    triggers: Vec<crate::Trigger>,
     input_schema: Option<crate::schema::InputSchema>,
     topo: Vec<NodeIdx>,
 }
@@ -131,6 +132,12 @@ impl ValidatedDag {
         self.maps.get(idx as usize)?.as_ref()
     }
 
+    /// The workflow's checked triggers, in definition order (a trigger's
+    /// index is its place here).
+    pub fn triggers(&self) -> &[crate::Trigger] {
+        &self.triggers
+    }
+
     /// The node's `wait`, if it is a wait node.
     pub fn wait(&self, idx: NodeIdx) -> Option<&WaitSpec> {
         self.waits.get(idx as usize)?.as_ref()
@@ -196,6 +203,7 @@ impl ValidatedDag {
             conditions: p.conditions,
             maps: p.maps,
             waits: p.waits,
+            triggers: p.triggers,
             topo: p.topo,
         }
     }
@@ -211,6 +219,7 @@ pub(crate) struct Parts {
     pub(crate) conditions: Vec<Option<Arc<Condition>>>,
     pub(crate) maps: Vec<Option<ForEach>>,
     pub(crate) waits: Vec<Option<WaitSpec>>,
+    pub(crate) triggers: Vec<crate::Trigger>,
     pub(crate) topo: Vec<NodeIdx>,
 }
 

@@ -274,6 +274,20 @@ pub(crate) fn validate(
     if let Some(schema) = &def.input_schema {
         crate::schema::schema_problems("input_schema", schema, &mut problems);
     }
+    let compiled = def
+        .input_schema
+        .as_ref()
+        .and_then(crate::schema::InputSchema::compile);
+    let triggers = crate::trigger::triggers(
+        &def,
+        &|input| {
+            compiled
+                .as_ref()
+                .map(|s| s.problems(input))
+                .unwrap_or_default()
+        },
+        &mut problems,
+    );
     // The run output's templates: they parse and name existing nodes.
     if let Some(output) = &def.output {
         let (found, errors) = collect(output);
@@ -394,6 +408,7 @@ pub(crate) fn validate(
         conditions,
         maps,
         waits,
+        triggers,
         topo,
     }))
 }

@@ -11,6 +11,8 @@ pub enum Error {
     RunNotFound(uuid::Uuid),
     #[error("node {0:?} not found")]
     NodeNotFound(String),
+    #[error("workflow {0:?} not found")]
+    WorkflowNotFound(String),
     /// The request does not apply to the run or node in its current state.
     #[error("{0}")]
     Conflict(String),

@@ -10,7 +10,18 @@ impl Engine {
     /// Record `event` (already checked against its bounds); `request_hash`
     /// identifies its content for a repeat under the same `id`.
     pub async fn send_event(&self, event: &NewEvent, request_hash: &str) -> Result<Recorded> {
-        let recorded = self.store.record_event(event, request_hash).await?;
+        let mut recorded = self.store.record_event(event, request_hash).await?;
+        // Its triggers run after the commit; a repeat of an event whose
+        // triggers did not all run (its first sender died) runs them.
+        if let Recorded::New(e) | Recorded::Existing(e) = &mut recorded {
+            if !e.triggered {
+                let started = self.run_event_triggers(e).await?;
+                e.runs_started = e
+                    .runs_started
+                    .saturating_add(i32::try_from(started).unwrap_or(i32::MAX));
+                e.triggered = true;
+            }
+        }
         if let Recorded::New(e) = &recorded {
             // An event may both complete waits and start runs: it counts
             // under each; under `unmatched` only when it did neither.

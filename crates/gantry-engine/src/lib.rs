@@ -20,9 +20,11 @@ mod health;
 mod inspect;
 mod load;
 mod observe;
+mod triggers;
 
 pub use after::Applied;
 pub use drain::Wakeups;
 pub use engine::{Engine, Started};
 pub use error::{Error, Result};
 pub use health::WriteHealth;
+pub use triggers::ScheduleView;

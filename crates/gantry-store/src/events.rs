@@ -21,9 +21,13 @@ pub struct EventRecord {
     pub runs_started: i32,
     #[serde(skip)]
     pub seq: i64,
+    /// Every trigger listening for it has run (see `triggers.rs`).
+    #[serde(skip)]
+    pub triggered: bool,
 }
 
-const EVENT_COLS: &str = "id, name, key, data, received_at, waits_matched, runs_started, seq";
+pub(crate) const EVENT_COLS: &str =
+    "id, name, key, data, received_at, waits_matched, runs_started, seq, triggered";
 
 /// Result of [`Store::record_event`].
 #[derive(Debug, Clone, PartialEq)]
@@ -74,8 +78,9 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let new: Option<EventRecord> = sqlx::query_as(&format!(
-            "INSERT INTO events (id, name, key, data, request_hash)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO events (id, name, key, data, request_hash, triggered)
+             VALUES ($1, $2, $3, $4, $5,
+                     NOT EXISTS (SELECT 1 FROM triggers WHERE kind = 'event' AND event = $2))
              ON CONFLICT (id) DO NOTHING
              RETURNING {EVENT_COLS}"
         ))

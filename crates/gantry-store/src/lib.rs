@@ -17,6 +17,7 @@ mod runs;
 mod save;
 mod sessions;
 mod text;
+mod triggers;
 mod tx;
 mod waits;
 mod work;
@@ -31,6 +32,7 @@ pub use model::*;
 pub use reads::is_valid_run_cursor;
 pub use sqlx::postgres::PgListener;
 pub use text::{storable_text, NUL_REPLACEMENT};
+pub use triggers::{CronRow, EventTriggerRow};
 pub use tx::RunTx;
 pub use waits::{WaitView, WAIT_TIMEOUT_ERROR};
 

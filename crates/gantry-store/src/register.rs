@@ -121,6 +121,7 @@ impl Store {
         .bind(definition)
         .fetch_one(&mut *tx)
         .await?;
+        crate::triggers::replace_triggers(&mut tx, row.0, def).await?;
         tx.commit().await?;
         workflow(row)
     }

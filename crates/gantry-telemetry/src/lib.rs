@@ -41,6 +41,8 @@ pub const LEASE_EXPIRIES: &str = "gantry_lease_expiries_total";
 /// Events received, by what they did: `matched` (completed a wait),
 /// `started` (started a run through a trigger), `unmatched`.
 pub const EVENTS_TOTAL: &str = "gantry_events_total";
+/// Runs started by cron ticks, by workflow.
+pub const SCHEDULE_TICKS: &str = "gantry_schedule_ticks_total";
 /// Every `outcome` label of [`EVENTS_TOTAL`].
 pub const EVENT_OUTCOMES: [&str; 3] = ["matched", "started", "unmatched"];
 
@@ -133,6 +135,10 @@ fn describe() {
     describe_counter!(
         EVENTS_TOTAL,
         "Events received, by outcome: matched a wait, started a run, or unmatched."
+    );
+    describe_counter!(
+        SCHEDULE_TICKS,
+        "Runs started by cron ticks, by workflow (one per tick across coordinators)."
     );
     describe_counter!(
         LEASE_EXPIRIES,

@@ -7,6 +7,7 @@ pub(crate) mod instances;
 pub(crate) mod metrics;
 pub(crate) mod queues;
 pub(crate) mod runs;
+pub(crate) mod schedules;
 pub(crate) mod sent_events;
 pub(crate) mod workers;
 pub(crate) mod workflows;
