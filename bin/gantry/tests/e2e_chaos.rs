@@ -1,13 +1,16 @@
 //! The chaos suite: 200 random workflows of up to 50 nodes (some nodes fail,
 //! some are slow, some are `for_each` maps whose instances must each
 //! succeed once and land in item order, some start child workflows, alone
-//! or one per item; some have trigger rules other than the default and
+//! or one per item; some wait for an event, sent twice under one id while
+//! the faults happen; some have trigger rules other than the default and
 //! some a `when`) on real processes (an API, two coordinators, three
-//! workers) while workers are SIGKILLed, a coordinator is killed and
-//! restarted, Redis loses every delivery and Postgres restarts. At the end
-//! every run must be terminal with exactly the statuses and outputs the DAGs
-//! imply, no node may have more than one successful attempt, and no queue
-//! may hold a leftover job. Its own test binary (it restarts Postgres).
+//! workers), with an every-second cron workflow ticking throughout, while
+//! workers are SIGKILLed, a coordinator is killed and restarted, Redis
+//! loses every delivery and Postgres restarts. At the end every run must be
+//! terminal with exactly the statuses and outputs the DAGs imply (every
+//! wait completed once, with its event's data), no node may have more than
+//! one successful attempt, no tick may have two runs, and no queue may hold
+//! a leftover job. Its own test binary (it restarts Postgres).
 
 mod common;
 
@@ -51,7 +54,15 @@ enum Kind {
     Child,
     /// A `for_each` over the items, a child run of [`CHILD`] per item.
     ChildMap,
+    /// A `wait` for [`EVENT`] keyed `RUN_ID:nI`; the event's data is
+    /// `{"id": "nI"}`.
+    Wait,
 }
+
+/// The event wait nodes wait for.
+const EVENT: &str = "chaos.go";
+/// The every-second cron workflow.
+const CRON: &str = "chaos-cron";
 
 /// The child workflow: echoes `id` and sleeps; its output is `{"id": ID}`.
 const CHILD: &str = "chaos-child";
@@ -91,6 +102,7 @@ fn random_dag(rng: &mut Rng) -> Vec<Node> {
                 22..=31 => Kind::Map,
                 32..=36 => Kind::Child,
                 37..=39 => Kind::ChildMap,
+                40..=43 => Kind::Wait,
                 _ => Kind::Echo,
             };
             let rule = match (parents.is_empty(), rng.below(20)) {
@@ -137,10 +149,16 @@ fn definition(name: &str, dag: &[Node]) -> Value {
                 Kind::Map => ("echo", json!({"i": "{{index}}", "v": "{{item}}"})),
                 Kind::Child => ("", json!({"id": format!("n{i}")})),
                 Kind::ChildMap => ("", json!({"id": "{{item}}"})),
+                Kind::Wait => ("", json!({})),
             };
             let mut node = json!({"id": format!("n{i}"), "depends_on": deps, "input": input,
                                   "trigger_rule": node.rule});
-            if agent.is_empty() {
+            if dag[i].kind == Kind::Wait {
+                node["wait"] = json!({"event": EVENT, "key": format!("{{{{run.id}}}}:n{i}")});
+                if let Some(o) = node.as_object_mut() {
+                    o.remove("input");
+                }
+            } else if agent.is_empty() {
                 node["workflow"] = json!(CHILD);
             } else {
                 node["agent"] = json!(agent);
@@ -200,7 +218,7 @@ fn expected(dag: &[Node]) -> Expected {
                     (0..ITEMS).map(|i| json!({"i": i, "v": i})).collect(),
                 )),
             ),
-            Kind::Child => ("succeeded", Some(json!({"id": format!("n{i}")}))),
+            Kind::Child | Kind::Wait => ("succeeded", Some(json!({"id": format!("n{i}")}))),
             Kind::ChildMap => (
                 "succeeded",
                 Some(Value::Array(
@@ -259,6 +277,32 @@ async fn worker(env: &Env, id: &str) -> Proc {
     .await
 }
 
+/// Send every wait's event (`RUN_ID:nI` for each wait node `nI` of each
+/// run) under its own id, until each is answered 2xx (Postgres may be
+/// restarting). Returns how many waits the answers say they completed.
+async fn send_wait_events(env: &Env, waits: &[(String, usize)]) -> u64 {
+    let mut matched = 0;
+    for (run, i) in waits {
+        let key = format!("{run}:n{i}");
+        let event = json!({"name": EVENT, "key": key, "id": key, "data": {"id": format!("n{i}")}});
+        let answer = common::eventually(
+            &format!("event {key} to be stored"),
+            Duration::from_secs(60),
+            || async {
+                let (status, body) = env.post("/v1/events", &event).await;
+                if status == 200 || status == 202 {
+                    Ok(body)
+                } else {
+                    Err(body)
+                }
+            },
+        )
+        .await;
+        matched += answer["waits_matched"].as_u64().unwrap_or(0);
+    }
+    matched
+}
+
 async fn coordinator(env: &Env, name: &str) -> Proc {
     env.coordinator(name, &[("GANTRY_LEASE_MS", LEASE_MS)])
         .await
@@ -271,8 +315,14 @@ async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
     let _api = env.serve("api", &[("GANTRY_MAX_QUEUE_DEPTH", "0")]).await;
     env.builtin_agents().await;
     env.workflow(child_definition()).await;
+    env.workflow(json!({"name": CRON, "triggers": [{"cron": "* * * * * *"}],
+                        "nodes": [{"id": "a", "agent": "echo", "input": {"tick": true}}]}))
+        .await;
     let mut rng = Rng(SEED);
     let mut runs: Vec<(String, Expected, usize)> = Vec::new();
+    // (run, node) of every wait node.
+    let mut waits: Vec<(String, usize)> = Vec::new();
+    let mut wait_nodes: Vec<Vec<usize>> = Vec::new();
     let mut total_nodes = 0;
     let mut defs = Vec::new();
     for w in 0..WORKFLOWS {
@@ -280,6 +330,13 @@ async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
         total_nodes += dag.len();
         let name = format!("chaos-{w}");
         env.workflow(definition(&name, &dag)).await;
+        wait_nodes.push(
+            dag.iter()
+                .enumerate()
+                .filter(|(_, n)| n.kind == Kind::Wait)
+                .map(|(i, _)| i)
+                .collect(),
+        );
         let expect = expected(&dag);
         // Child runs the DAG starts: one per node that ran, one per item.
         let children: usize = dag
@@ -309,9 +366,10 @@ async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
             .coordinators
             .push(coordinator(&env, &format!("chaos-c{i}-0")).await);
     }
-    for (name, expect, children) in defs {
+    for ((name, expect, children), nodes) in defs.into_iter().zip(&wait_nodes) {
         let items: Vec<usize> = (0..ITEMS).collect();
         let id = env.start(&name, json!({ "items": items })).await;
+        waits.extend(nodes.iter().map(|&i| (id.clone(), i)));
         runs.push((id, expect, children));
     }
 
@@ -324,6 +382,9 @@ async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
     cluster
         .faults
         .push(format!("Redis lost all {flushed} keys"));
+    // Every wait's event, while the faults go on (some nodes wait already,
+    // others will), and each again after Postgres restarts.
+    let first_matched = send_wait_events(&env, &waits).await;
     pause().await;
     cluster.coordinators[0].kill();
     cluster
@@ -335,6 +396,7 @@ async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
     pause().await;
     common::restart_postgres();
     cluster.faults.push("Postgres restarted".into());
+    let again_matched = send_wait_events(&env, &waits).await;
     pause().await;
     cluster.restart_worker(2, 1).await;
     pause().await;
@@ -360,10 +422,53 @@ async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
         }
     }
 
-    // At most one successful attempt per node, whatever was retried.
+    // The cron workflow stops ticking; its runs then end like the others.
+    let (status, body) = env
+        .post(&format!("/v1/workflows/{CRON}/pause"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // A scheduler pass that read the workflow as active just before the
+    // pause may still start one tick; passes are at most a second apart.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut db = sqlx::PgConnection::connect(&env.db_url)
         .await
         .expect("connect to the test database");
+    let cron_runs: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT id::text, idempotency_key FROM runs WHERE workflow_name = $1")
+            .bind(CRON)
+            .fetch_all(&mut db)
+            .await
+            .expect("cron runs");
+    let mut ticks: Vec<String> = cron_runs
+        .iter()
+        .map(|(_, k)| k.clone().expect("a tick's run has its key"))
+        .collect();
+    ticks.sort();
+    let all = ticks.len();
+    ticks.dedup();
+    assert_eq!(ticks.len(), all, "a tick with two runs");
+    assert!(all >= 5, "the cron workflow ticked through the faults: {all} runs");
+    for (id, _) in &cron_runs {
+        let run = env.wait_run(id, Duration::from_secs(60)).await;
+        assert_eq!(run["status"], "succeeded", "{run:#}");
+    }
+    // Each wait completed once: its event's first answers and repeats
+    // together matched it at most once, and its node succeeded above.
+    assert!(
+        first_matched + again_matched <= waits.len() as u64,
+        "{first_matched} + {again_matched} matches for {} waits",
+        waits.len()
+    );
+    let (doubled,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM (SELECT 1 FROM waits WHERE state = 'matched'
+                               GROUP BY run_id, idx HAVING count(*) > 1) d",
+    )
+    .fetch_one(&mut db)
+    .await
+    .expect("count waits matched twice");
+    assert_eq!(doubled, 0, "a wait matched twice");
+
+    // At most one successful attempt per node, whatever was retried.
     let (doubles,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM (SELECT 1 FROM attempts WHERE status = 'succeeded'
                                GROUP BY run_id, idx HAVING count(*) > 1) d",
@@ -416,9 +521,10 @@ async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
     })
     .await;
     println!(
-        "chaos: {} workflows, {total_nodes} nodes, {want_children} child runs, {attempts} attempts, runs {statuses:?}, \
-         faults {:?}, {:.1} s; queues at the end: {leftovers}",
+        "chaos: {} workflows, {total_nodes} nodes, {want_children} child runs, {} waits, {all} ticks, \
+         {attempts} attempts, runs {statuses:?}, faults {:?}, {:.1} s; queues at the end: {leftovers}",
         runs.len(),
+        waits.len(),
         cluster.faults,
         started.elapsed().as_secs_f64()
     );

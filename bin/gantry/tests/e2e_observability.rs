@@ -169,6 +169,11 @@ async fn every_metric_named_by_alerts_dashboards_and_slos_is_in_metrics_after_a_
     let mut env = Env::new().await;
     let _dev = env.dev(&[]).await;
     env.register_observed().await;
+    // A cron trigger that will not tick during the test: its counter is
+    // exported at 0 from the scheduler's first pass.
+    env.workflow(json!({"name": "yearly", "triggers": [{"cron": "0 0 1 1 *"}],
+                        "nodes": [{"id": "a", "agent": "noop"}]}))
+        .await;
     env.workflow(json!({"name": "plain", "nodes": [
         {"id": "a", "agent": "noop"},
         {"id": "b", "agent": "sleep", "depends_on": ["a"], "input": {"ms": 20}}
@@ -208,6 +213,12 @@ async fn every_metric_named_by_alerts_dashboards_and_slos_is_in_metrics_after_a_
     );
     assert_eq!(value("gantry_stale_results_total "), 0.0);
     assert_eq!(value(r#"gantry_circuit_breaker_open{agent="echo"}"#), 0.0);
+    let ticks = common::eventually("the tick counter at 0", TIMEOUT, || async {
+        let text = scrape(&env).await;
+        sample(&text, r#"gantry_schedule_ticks_total{workflow="yearly"}"#).ok_or(json!(text))
+    })
+    .await;
+    assert_eq!(ticks, 0.0);
     for outcome in ["matched", "started", "unmatched"] {
         assert_eq!(
             value(&format!(r#"gantry_events_total{{outcome="{outcome}"}}"#)),
