@@ -264,3 +264,26 @@ async fn a_thousand_parked_runs_resumed_by_concurrent_clients_lose_none_and_resu
         assert_eq!(after["output"], json!({"got": n}), "{done:#}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_stops_waiting_and_its_event_matches_nothing() {
+    let mut env = Env::new().await;
+    let _dev = setup(&mut env).await;
+    let run = env.start("ci-gate", json!({"ms": 0})).await;
+    env.wait_node(&run, "gate", "waiting", T).await;
+    let (status, body) = env
+        .post(&format!("/v1/runs/{run}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let done = env.wait_run(&run, T).await;
+    assert_eq!(done["status"], "cancelled", "{done:#}");
+    assert_eq!(node_of(&done, "gate")["status"], "cancelled", "{done:#}");
+    let (status, body) = send(
+        &env,
+        &json!({"name": "ci.finished", "key": run, "data": {}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["waits_matched"], 0, "{body}");
+    assert_eq!(node_of(&env.run(&run).await, "gate")["status"], "cancelled");
+}

@@ -107,10 +107,16 @@ impl RunTx<'_> {
             .await?;
         self.set_approval_deadlines(head.id, plan, actions).await?;
         self.begin_waits(head.id, waits).await?;
+        // A match or a timeout ended its wait row already; a cancel did not.
         let left_waiting: Vec<i32> = changed
             .iter()
             .filter(|&&i| dag.wait(i).is_some())
-            .filter(|i| state.nodes.get(i).is_some_and(|n| n.status.is_terminal()))
+            .filter(|i| {
+                state
+                    .nodes
+                    .get(i)
+                    .is_some_and(|n| n.status == NodeStatus::Cancelled)
+            })
             .map(|&i| i32_of(i))
             .collect();
         if !left_waiting.is_empty() {
