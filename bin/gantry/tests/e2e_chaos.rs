@@ -447,7 +447,10 @@ async fn chaos_every_run_ends_right_and_nothing_is_left_behind() {
     let all = ticks.len();
     ticks.dedup();
     assert_eq!(ticks.len(), all, "a tick with two runs");
-    assert!(all >= 5, "the cron workflow ticked through the faults: {all} runs");
+    assert!(
+        all >= 5,
+        "the cron workflow ticked through the faults: {all} runs"
+    );
     for (id, _) in &cron_runs {
         let run = env.wait_run(id, Duration::from_secs(60)).await;
         assert_eq!(run["status"], "succeeded", "{run:#}");

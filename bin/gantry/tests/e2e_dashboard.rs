@@ -2,10 +2,11 @@
 //! (and, for dead jobs, real api, coordinator and worker processes) on real
 //! Redis and Postgres: logging in, every page, a node turning green live,
 //! approving, replaying a dead job, cancelling, a map's paged instances and
-//! child runs linked both ways, and refusing visitors
-//! without a session and cross-site form posts. Assertions read what the
-//! page shows; the API is read only to check that nothing happened.
-//! Screenshots land in docs/dashboard/.
+//! child runs linked both ways, a workflow's triggers paused and resumed,
+//! and refusing visitors without a session and cross-site form posts.
+//! Assertions read what the page shows; the API is read only to check what
+//! a click did (or that nothing happened). Screenshots land in
+//! docs/dashboard/.
 
 #[path = "common/browser.rs"]
 mod browser;
@@ -522,6 +523,8 @@ async fn instances_page_by_cursor_and_child_runs_link_both_ways() {
 mod dead;
 #[path = "e2e_dashboard/security.rs"]
 mod security;
+#[path = "e2e_dashboard/triggers.rs"]
+mod triggers;
 
 /// The node statuses of run `id`, as the API has them.
 async fn node_statuses(env: &Env, id: &str) -> Vec<(String, String)> {

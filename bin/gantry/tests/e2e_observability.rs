@@ -171,9 +171,11 @@ async fn every_metric_named_by_alerts_dashboards_and_slos_is_in_metrics_after_a_
     env.register_observed().await;
     // A cron trigger that will not tick during the test: its counter is
     // exported at 0 from the scheduler's first pass.
-    env.workflow(json!({"name": "yearly", "triggers": [{"cron": "0 0 1 1 *"}],
-                        "nodes": [{"id": "a", "agent": "noop"}]}))
-        .await;
+    env.workflow(
+        json!({"name": "yearly", "triggers": [{"cron": "0 0 1 1 *"}],
+                        "nodes": [{"id": "a", "agent": "noop"}]}),
+    )
+    .await;
     env.workflow(json!({"name": "plain", "nodes": [
         {"id": "a", "agent": "noop"},
         {"id": "b", "agent": "sleep", "depends_on": ["a"], "input": {"ms": 20}}

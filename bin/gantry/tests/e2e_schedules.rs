@@ -107,6 +107,19 @@ async fn three_coordinators_one_killed_start_one_run_per_tick() {
             "every tick ran, killed coordinator or not: {ticks:?}"
         );
     }
+    // Each run started within a second of its tick.
+    let mut conn = sqlx::PgConnection::connect(&env.db_url)
+        .await
+        .expect("connect");
+    let (late,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM runs WHERE workflow_name = 'tick'
+           AND created_at - (split_part(idempotency_key, ':0:', 2))::timestamptz
+               >= interval '1 second'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("late runs");
+    assert_eq!(late, 0, "runs started a second or more after their tick");
     let (status, body) = env.get("/v1/schedules").await;
     assert_eq!(status, 200, "{body}");
     let s = &body["schedules"][0];

@@ -1,8 +1,9 @@
 //! The dashboard against real Postgres and Redis: every page answering 200
 //! with a session and the contract's ids and classes, bad input answering
 //! 400/404 pages, cursor paging, the overview's counts, a for_each
-//! instance approved alone from its instance page, and (in
-//! `ui/security.rs`) sessions, CSRF and cross-site refusals.
+//! instance approved alone from its instance page, (in `ui/triggers.rs`)
+//! a workflow's triggers paused and resumed, and (in `ui/security.rs`)
+//! sessions, CSRF and cross-site refusals.
 
 mod common;
 #[path = "ui/helpers.rs"]
@@ -11,6 +12,8 @@ mod helpers;
 mod security;
 #[path = "ui/sessions.rs"]
 mod sessions;
+#[path = "ui/triggers.rs"]
+mod triggers;
 
 use axum::body::Body;
 use axum::http::StatusCode;

@@ -1,6 +1,7 @@
-//! The dashboard's buttons: cancel, retry, approve, reject and replay call
-//! the very engine functions the `/v1` routes call, then answer 303 back to
-//! the page. The session guard has already checked origin and CSRF token.
+//! The dashboard's buttons: cancel, retry, approve, reject, replay, pause
+//! and resume call the very engine functions the `/v1` routes call, then
+//! answer 303 back to the page. The session guard has already checked
+//! origin and CSRF token.
 
 use super::error::{name, UiError, UiPath, UiResult};
 use super::layout::enc;
@@ -105,4 +106,27 @@ pub(crate) async fn replay(
         .ok_or_else(|| UiError::NotFound(format!("no dead job {job:?} in queue {queue:?}")))?;
     tracing::info!(queue, job = %job, "dead job replayed from the dashboard");
     Ok(Redirect::to(&format!("/queues/{}?state=dead", enc(queue))))
+}
+
+/// Pause or resume `workflow`'s triggers, then go back to its page.
+async fn set_paused(ctx: &Ctx, workflow: &str, paused: bool) -> UiResult<Redirect> {
+    let workflow = name(workflow, "workflow")?;
+    ctx.engine().set_paused(workflow, paused).await?;
+    let verb = if paused { "paused" } else { "resumed" };
+    tracing::info!(workflow, "triggers {verb} from the dashboard");
+    Ok(Redirect::to(&format!("/workflows/{}", enc(workflow))))
+}
+
+pub(crate) async fn pause(
+    State(ctx): State<Ctx>,
+    UiPath(workflow): UiPath<String>,
+) -> UiResult<Redirect> {
+    set_paused(&ctx, &workflow, true).await
+}
+
+pub(crate) async fn resume(
+    State(ctx): State<Ctx>,
+    UiPath(workflow): UiPath<String>,
+) -> UiResult<Redirect> {
+    set_paused(&ctx, &workflow, false).await
 }

@@ -1,10 +1,12 @@
 //! `GET /workflows`, `/workflows/{name}` (every version, each one's graph
-//! and definition), `GET /agents` and `/agents/{name}`.
+//! and definition, and the latest one's triggers), `GET /agents` and
+//! `/agents/{name}`.
 
 use super::dag::{self, DrawNode};
 use super::error::{name, UiError, UiPath, UiQuery, UiResult};
 use super::layout::{self, enc, page, Nav};
 use super::session::Session;
+use super::triggers;
 use crate::Ctx;
 use axum::extract::State;
 use axum::response::Html;
@@ -90,6 +92,8 @@ pub(crate) async fn workflow(
         })
         .collect();
     let json = serde_json::to_value(def).unwrap_or_default();
+    let latest = versions.last().unwrap_or(shown);
+    let triggers = triggers::section(&ctx, latest, &session).await?;
     let body = html! {
         h1 { "Workflow " span.mono { (wf) } }
         p { a href={ "/runs?workflow=" (enc(wf)) } { "Runs of this workflow →" } }
@@ -108,6 +112,7 @@ pub(crate) async fn workflow(
                 }
             }
         }
+        (triggers)
         section #definition data-version=(shown.version) {
             h2 { "Version " (shown.version) }
             @if let Some(d) = &def.description { p { (d) } }

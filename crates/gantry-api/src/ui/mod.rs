@@ -15,6 +15,7 @@ mod queues;
 mod run_detail;
 mod runs;
 mod session;
+mod triggers;
 mod workers;
 
 pub(crate) use session::SessionKey;
@@ -57,6 +58,8 @@ pub(crate) fn routes(ctx: Ctx) -> Router<Ctx> {
         .route("/events", get(events::list))
         .route("/workflows", get(definitions::workflows))
         .route("/workflows/{name}", get(definitions::workflow))
+        .route("/workflows/{name}/pause", post(actions::pause))
+        .route("/workflows/{name}/resume", post(actions::resume))
         .route("/agents", get(definitions::agents))
         .route("/agents/{name}", get(definitions::agent))
         .route("/logout", post(session::logout))
