@@ -115,6 +115,13 @@ async fn an_event_sent_before_the_node_waits_still_matches_but_not_one_from_befo
         events["events"][0]["waits_matched"], 1,
         "the event counts the wait it completed later: {events}"
     );
+    let (status, again) = send(
+        &env,
+        &json!({"name": "ci.finished", "key": run, "data": {"early": true}, "id": "early"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, body, "a repeat gets the first answer");
 
     let old = env.wait_run(&old, T).await;
     let gate = node_of(&old, "gate");

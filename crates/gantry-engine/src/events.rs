@@ -13,9 +13,10 @@ impl Engine {
         let mut recorded = self.store.record_event(event, request_hash).await?;
         // Its triggers run after the commit; a repeat of an event whose
         // triggers did not all run (its first sender died) runs them.
+        let first = matches!(recorded, Recorded::New(_));
         if let Recorded::New(e) | Recorded::Existing(e) = &mut recorded {
             if !e.triggered {
-                let started = self.run_event_triggers(e).await?;
+                let started = self.run_event_triggers(e, first).await?;
                 e.runs_started = e
                     .runs_started
                     .saturating_add(i32::try_from(started).unwrap_or(i32::MAX));

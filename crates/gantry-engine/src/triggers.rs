@@ -142,8 +142,13 @@ impl Engine {
     /// of its triggers match), with the event's data as input, unless the
     /// workflow is paused; then note the event as triggered. Returns how
     /// many runs this call started. A workflow whose run cannot start is
-    /// logged and the others go on.
-    pub(crate) async fn run_event_triggers(&self, event: &EventRecord) -> Result<u32> {
+    /// logged and the others go on. `answering`: the event's sender is
+    /// answered with what this call did (its first answer).
+    pub(crate) async fn run_event_triggers(
+        &self,
+        event: &EventRecord,
+        answering: bool,
+    ) -> Result<u32> {
         let rows = self.reads().event_triggers(&event.name).await?;
         let seen = json!({"name": event.name, "key": event.key, "data": event.data});
         let mut started = 0;
@@ -176,7 +181,10 @@ impl Engine {
                 }
             }
         }
-        self.store.mark_triggered(event.seq, started).await?;
+        let answer = answering.then_some(event.waits_matched);
+        self.store
+            .mark_triggered(event.seq, started, answer)
+            .await?;
         Ok(started)
     }
 
@@ -209,7 +217,7 @@ impl Engine {
         let mut started = 0;
         let older = std::time::Duration::from_secs(5);
         for event in self.reads().untriggered_events(older, limit).await? {
-            started += self.run_event_triggers(&event).await?;
+            started += self.run_event_triggers(&event, false).await?;
         }
         Ok(started)
     }

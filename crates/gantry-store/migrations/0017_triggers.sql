@@ -35,3 +35,8 @@ CREATE TABLE workflow_pauses (
 ALTER TABLE events ADD COLUMN triggered boolean NOT NULL DEFAULT true;
 ALTER TABLE events ALTER COLUMN triggered SET DEFAULT false;
 CREATE INDEX events_untriggered_idx ON events (seq) WHERE NOT triggered;
+
+-- The first answer to an event (`{"waits_matched", "runs_started"}` when
+-- it was answered), which a repeat under the same id gets again: the
+-- counts on the row grow as waits that begin later find the event.
+ALTER TABLE events ADD COLUMN answered jsonb;

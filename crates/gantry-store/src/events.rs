@@ -95,19 +95,40 @@ impl Store {
             let matched =
                 crate::waits::match_waits(&mut tx, (e.seq, &e.name, &e.key), &e.data).await?;
             e.waits_matched = i32::try_from(matched).unwrap_or(i32::MAX);
+            if e.triggered {
+                // No trigger to run: this is the answer.
+                sqlx::query(
+                    "UPDATE events SET answered = jsonb_build_object(
+                         'waits_matched', $2::int, 'runs_started', 0)
+                     WHERE seq = $1",
+                )
+                .bind(e.seq)
+                .bind(e.waits_matched)
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
             return Ok(Recorded::New(e));
         }
         tx.rollback().await?;
         // The id was used (ON CONFLICT waited for that insert to commit).
         let existing: Option<ExistingRow> = sqlx::query_as(&format!(
-            "SELECT request_hash, {EVENT_COLS} FROM events WHERE id = $1"
+            "SELECT request_hash, answered, {EVENT_COLS} FROM events WHERE id = $1"
         ))
         .bind(&id)
         .fetch_optional(&self.pool)
         .await?;
         Ok(match existing {
-            Some(e) if e.request_hash == request_hash => Recorded::Existing(e.event),
+            Some(e) if e.request_hash == request_hash => {
+                let mut first = e.event;
+                // The first answer, not what the event matched since.
+                if let Some(a) = e.answered {
+                    let count = |k: &str| a.get(k).and_then(Value::as_i64).unwrap_or(0);
+                    first.waits_matched = i32::try_from(count("waits_matched")).unwrap_or(0);
+                    first.runs_started = i32::try_from(count("runs_started")).unwrap_or(0);
+                }
+                Recorded::Existing(first)
+            }
             _ => Recorded::Conflict,
         })
     }
@@ -116,6 +137,7 @@ impl Store {
 #[derive(sqlx::FromRow)]
 struct ExistingRow {
     request_hash: String,
+    answered: Option<Value>,
     #[sqlx(flatten)]
     event: EventRecord,
 }

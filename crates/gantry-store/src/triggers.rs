@@ -206,14 +206,19 @@ impl Store {
     }
 
     /// The triggers of event `seq` have all run: `runs` runs were started
-    /// for it (added to its count).
-    pub async fn mark_triggered(&self, seq: i64, runs: u32) -> Result<()> {
+    /// for it (added to its count). `answer` is the waits the event matched
+    /// when it was stored, when its sender is being answered now: with
+    /// `runs`, the first answer a repeat gets.
+    pub async fn mark_triggered(&self, seq: i64, runs: u32, answer: Option<i32>) -> Result<()> {
         sqlx::query(
-            "UPDATE events SET triggered = true, runs_started = runs_started + $2
+            "UPDATE events SET triggered = true, runs_started = runs_started + $2,
+                 answered = COALESCE(answered, CASE WHEN $3::int IS NOT NULL THEN
+                     jsonb_build_object('waits_matched', $3::int, 'runs_started', $2) END)
              WHERE seq = $1",
         )
         .bind(seq)
         .bind(i32::try_from(runs).unwrap_or(i32::MAX))
+        .bind(answer)
         .execute(&self.pool)
         .await?;
         Ok(())
