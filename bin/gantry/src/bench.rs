@@ -148,6 +148,7 @@ pub(crate) async fn run_with(
                 parent: None,
                 workflow: Some(wf.name.clone()),
                 status: None,
+                tags: Vec::new(),
                 limit: 5,
                 cursor: None,
             })

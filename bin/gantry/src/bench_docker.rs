@@ -194,6 +194,7 @@ async fn run_once(engine: &Engine, wf: &WorkflowRecord) -> anyhow::Result<Uuid> 
             parent: None,
             workflow: Some(wf.name.clone()),
             status: None,
+            tags: Vec::new(),
             limit: 5,
             cursor: None,
         };

@@ -312,9 +312,28 @@ enum RunsCmd {
         /// Idempotency key.
         #[arg(long)]
         idempotency_key: Option<String>,
+        /// A tag KEY=VALUE (repeat for more; at most 16).
+        #[arg(long = "tag", value_name = "KEY=VALUE")]
+        tags: Vec<String>,
         /// Follow the run until it ends; exit 0 only when it succeeded.
         #[arg(long)]
         wait: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List runs, newest first.
+    List {
+        #[arg(long)]
+        workflow: Option<String>,
+        /// running, succeeded, failed or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only runs tagged KEY=VALUE (repeat: every one must match).
+        #[arg(long = "tag", value_name = "KEY=VALUE")]
+        tags: Vec<String>,
+        /// Most runs listed (1 to 500).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -465,11 +484,32 @@ impl Cli {
                     name,
                     input,
                     idempotency_key,
+                    tags,
                     wait,
                     client,
                 } => {
-                    return client::start(&client, &name, &input, idempotency_key.as_deref(), wait)
-                        .await;
+                    let start = client::Start {
+                        input: &input,
+                        key: idempotency_key.as_deref(),
+                        tags: &tags,
+                        wait,
+                    };
+                    return client::start(&client, &name, start).await;
+                }
+                RunsCmd::List {
+                    workflow,
+                    status,
+                    tags,
+                    limit,
+                    client,
+                } => {
+                    let filter = client::ListFilter {
+                        workflow: workflow.as_deref(),
+                        status: status.as_deref(),
+                        tags: &tags,
+                        limit,
+                    };
+                    client::list_runs(&client, filter).await?
                 }
                 RunsCmd::Show { id, json, client } => client::show(&client, &id, json).await?,
                 RunsCmd::Wait { id, client } => return crate::wait::follow(&client, &id).await,

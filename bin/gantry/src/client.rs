@@ -91,20 +91,47 @@ pub(crate) async fn apply(c: &ClientArgs, kind: &str, file: &Path) -> anyhow::Re
     Ok(())
 }
 
-pub(crate) async fn start(
-    c: &ClientArgs,
-    name: &str,
-    input: &str,
-    key: Option<&str>,
-    wait: bool,
-) -> anyhow::Result<ExitCode> {
+/// What `gantry runs start` sends.
+pub(crate) struct Start<'a> {
+    pub(crate) input: &'a str,
+    pub(crate) key: Option<&'a str>,
+    /// `KEY=VALUE` each.
+    pub(crate) tags: &'a [String],
+    pub(crate) wait: bool,
+}
+
+/// `KEY=VALUE` arguments as pairs.
+fn tag_pairs(tags: &[String]) -> anyhow::Result<Vec<(&str, &str)>> {
+    tags.iter()
+        .map(|t| {
+            t.split_once('=')
+                .with_context(|| format!("--tag {t:?} must be KEY=VALUE"))
+        })
+        .collect()
+}
+
+pub(crate) async fn start(c: &ClientArgs, name: &str, s: Start<'_>) -> anyhow::Result<ExitCode> {
+    let Start {
+        input,
+        key,
+        tags,
+        wait,
+    } = s;
     let input: Value = serde_json::from_str(input).context("--input is not valid JSON")?;
+    let mut body = json!({ "input": input });
+    if !tags.is_empty() {
+        let tags: serde_json::Map<String, Value> = tag_pairs(tags)?
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), json!(v)))
+            .collect();
+        body["tags"] = Value::Object(tags);
+    }
     let mut rb = request(
         c,
         reqwest::Method::POST,
         &format!("/v1/workflows/{name}/runs"),
     )
-    .json(&json!({ "input": input }));
+    .json(&body);
     if let Some(k) = key {
         rb = rb.header("Idempotency-Key", k);
     }
@@ -118,6 +145,48 @@ pub(crate) async fn start(
         return Ok(ExitCode::SUCCESS);
     }
     crate::wait::follow(c, &id).await
+}
+
+/// What `gantry runs list` asks for.
+pub(crate) struct ListFilter<'a> {
+    pub(crate) workflow: Option<&'a str>,
+    pub(crate) status: Option<&'a str>,
+    /// `KEY=VALUE` each.
+    pub(crate) tags: &'a [String],
+    pub(crate) limit: u32,
+}
+
+/// `gantry runs list`: one line per run, newest first.
+pub(crate) async fn list_runs(c: &ClientArgs, f: ListFilter<'_>) -> anyhow::Result<()> {
+    let mut query: Vec<(&str, String)> = vec![("limit", f.limit.to_string())];
+    query.extend(f.workflow.map(|w| ("workflow", w.to_owned())));
+    query.extend(f.status.map(|s| ("status", s.to_owned())));
+    for (k, v) in tag_pairs(f.tags)? {
+        query.push(("tag", format!("{k}:{v}")));
+    }
+    let (_, body) = send(request(c, reqwest::Method::GET, "/v1/runs").query(&query)).await?;
+    println!(
+        "{:<36} {:<24} {:>4} {:<10} {:<32} TAGS",
+        "RUN", "WORKFLOW", "V", "STATUS", "CREATED"
+    );
+    for r in body["runs"].as_array().into_iter().flatten() {
+        let tags: Vec<String> = r["tags"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect();
+        println!(
+            "{:<36} {:<24} {:>4} {:<10} {:<32} {}",
+            r["id"].as_str().unwrap_or("?"),
+            r["workflow"].as_str().unwrap_or("?"),
+            r["version"],
+            r["status"].as_str().unwrap_or("?"),
+            r["created_at"].as_str().unwrap_or("?"),
+            tags.join(",")
+        );
+    }
+    Ok(())
 }
 
 pub(crate) async fn show(c: &ClientArgs, id: &str, json: bool) -> anyhow::Result<()> {

@@ -25,6 +25,7 @@ mod schedule;
 mod schema;
 mod sent_event;
 mod status;
+mod tags;
 mod template;
 mod template_impl;
 mod trigger;
@@ -57,6 +58,7 @@ pub use sent_event::{
     MAX_EVENT_NAME_LEN,
 };
 pub use status::{NodeStatus, RunStatus, SkipReason, UnknownStatus};
+pub use tags::{parse_tag_filter, parse_tags, Tags, MAX_TAGS, MAX_TAG_VALUE_BYTES};
 pub use template::{refs, render, render_in, NodeView, Scope, TemplateError, TemplateRef};
 pub use trigger::{FilterError, Trigger, MAX_TRIGGERS};
 pub use validate::{is_valid_name, Problem, ValidatedDag, DEFAULT_MAX_NODES};

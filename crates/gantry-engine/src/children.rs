@@ -210,6 +210,8 @@ impl Engine {
             input: &input,
             idempotency: None,
             traceparent: None,
+            // The child takes its parent's (insert_run).
+            tags: &gantry_dag::Tags::new(),
         };
         let parent = ParentRef {
             run: p.head.id,

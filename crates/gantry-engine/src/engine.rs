@@ -4,7 +4,7 @@
 use crate::after::Applied;
 use crate::cache::Cache;
 use crate::{Error, Result, WriteHealth};
-use gantry_dag::{advance, Action, Event, NodeIdx, Plan, RunStatus};
+use gantry_dag::{advance, Action, Event, NodeIdx, Plan, RunStatus, Tags};
 use gantry_queue::{Job, Queue};
 use gantry_store::{
     AttemptResult, Created, Dispatch, NewRun, RunHead, RunSummary, RunTx, Store, WorkflowRecord,
@@ -111,6 +111,19 @@ impl Engine {
         input: &Value,
         idempotency: Option<(&str, &str)>,
     ) -> Result<Started> {
+        self.start_tagged_run(workflow, input, idempotency, &Tags::new())
+            .await
+    }
+
+    /// [`Engine::start_run`] with `tags` (checked by the caller with
+    /// [`gantry_dag::parse_tags`]).
+    pub async fn start_tagged_run(
+        &self,
+        workflow: &WorkflowRecord,
+        input: &Value,
+        idempotency: Option<(&str, &str)>,
+        tags: &Tags,
+    ) -> Result<Started> {
         let dag = self.cache.dag(&self.store, workflow.id).await?;
         let problems = dag.input_problems(input);
         if !problems.is_empty() {
@@ -133,6 +146,7 @@ impl Engine {
                 input,
                 idempotency,
                 traceparent: traceparent.as_deref(),
+                tags,
             })
             .await?;
         Ok(match created {

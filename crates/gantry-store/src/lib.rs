@@ -16,6 +16,7 @@ mod rows;
 mod runs;
 mod save;
 mod sessions;
+mod tags;
 mod text;
 mod triggers;
 mod tx;

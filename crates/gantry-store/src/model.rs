@@ -113,6 +113,8 @@ pub struct NewRun<'a> {
     /// `(Idempotency-Key, SHA-256 of the canonical request)`.
     pub idempotency: Option<(&'a str, &'a str)>,
     pub traceparent: Option<&'a str>,
+    /// Checked by the caller; a child run takes its parent's instead.
+    pub tags: &'a gantry_dag::Tags,
 }
 
 /// Where a child run hangs: its parent's run and node slot (an instance's
@@ -145,6 +147,8 @@ pub struct RunSummary {
     pub status: RunStatus,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Its tags (SPEC 4.1); a child run's are its parent's.
+    pub tags: gantry_dag::Tags,
 }
 
 /// A run with all of its nodes.
@@ -235,6 +239,8 @@ pub struct RunFilter {
     /// Only the child runs of this run.
     pub parent: Option<Uuid>,
     pub status: Option<RunStatus>,
+    /// Only runs carrying every one of these `(key, value)` tags.
+    pub tags: Vec<(String, String)>,
     pub limit: u32,
     /// Opaque cursor from a previous page.
     pub cursor: Option<String>,

@@ -37,7 +37,7 @@ type TimesRow = (i32, i32, DateTime<Utc>, Option<DateTime<Utc>>);
 
 /// A page boundary: the last listed run's creation time and id. Encoded as
 /// hex of `MICROS:UUID` so it stays opaque and URL-safe.
-fn encode_cursor(created_at: DateTime<Utc>, id: Uuid) -> String {
+pub(crate) fn encode_cursor(created_at: DateTime<Utc>, id: Uuid) -> String {
     hex::encode(format!("{}:{id}", created_at.timestamp_micros()))
 }
 
@@ -63,6 +63,25 @@ pub fn is_valid_run_cursor(cursor: &str) -> bool {
     cursor.len() <= 512 && decode_cursor(cursor).is_some()
 }
 
+/// One page of runs from `limit + 1` rows, with the next page's cursor
+/// when there is one more.
+pub(crate) fn page(
+    rows: Vec<RunSummaryRow>,
+    limit: u32,
+) -> Result<(Vec<RunSummary>, Option<String>)> {
+    let mut runs = rows
+        .into_iter()
+        .map(RunSummaryRow::into_summary)
+        .collect::<Result<Vec<_>>>()?;
+    let next = if runs.len() > limit as usize {
+        runs.truncate(limit as usize);
+        runs.last().map(|r| encode_cursor(r.created_at, r.id))
+    } else {
+        None
+    };
+    Ok((runs, next))
+}
+
 impl Reads {
     /// Runs newest first, `filter.limit` at most (clamped to 1..=500), and the
     /// cursor of the next page when there is one. A cursor that does not
@@ -76,6 +95,9 @@ impl Reads {
             },
             None => None,
         };
+        if !filter.tags.is_empty() {
+            return self.list_tagged_runs(filter, limit, after).await;
+        }
         let mut q = QueryBuilder::new(format!("SELECT {RUN_SUMMARY_COLS} FROM runs WHERE true"));
         if let Some(w) = &filter.workflow {
             q.push(" AND workflow_name = ").push_bind(w);
@@ -96,17 +118,7 @@ impl Reads {
         q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .push_bind(i64::from(limit) + 1);
         let rows: Vec<RunSummaryRow> = q.build_query_as().fetch_all(&self.pool).await?;
-        let mut runs = rows
-            .into_iter()
-            .map(RunSummaryRow::into_summary)
-            .collect::<Result<Vec<_>>>()?;
-        let next = if runs.len() > limit as usize {
-            runs.truncate(limit as usize);
-            runs.last().map(|r| encode_cursor(r.created_at, r.id))
-        } else {
-            None
-        };
-        Ok((runs, next))
+        page(rows, limit)
     }
 
     pub async fn get_run(&self, id: Uuid) -> Result<Option<RunDetail>> {

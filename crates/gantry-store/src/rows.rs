@@ -14,7 +14,7 @@ const _: () = assert!(gantry_dag::FIRST_SLOT == 131_072);
 
 /// Columns of [`RunSummaryRow`], in a `runs` query.
 pub(crate) const RUN_SUMMARY_COLS: &str =
-    "id, workflow_name, workflow_version, status, created_at, finished_at";
+    "id, workflow_name, workflow_version, status, created_at, finished_at, tags";
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct RunSummaryRow {
@@ -24,6 +24,7 @@ pub(crate) struct RunSummaryRow {
     pub(crate) status: String,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) finished_at: Option<DateTime<Utc>>,
+    pub(crate) tags: sqlx::types::Json<gantry_dag::Tags>,
 }
 
 impl RunSummaryRow {
@@ -35,6 +36,7 @@ impl RunSummaryRow {
             status: run_status(&self.status)?,
             created_at: self.created_at,
             finished_at: self.finished_at,
+            tags: self.tags.0,
         })
     }
 }

@@ -76,10 +76,11 @@ impl RunTx<'_> {
             "INSERT INTO runs (id, workflow_id, workflow_name, workflow_version, plan_hash,
                                input, status, remaining, failed, idempotency_key,
                                request_hash, traceparent, finished_at,
-                               parent_run_id, parent_idx, depth)
+                               parent_run_id, parent_idx, depth, tags)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
                      CASE WHEN $7::text <> 'running' THEN clock_timestamp() END,
-                     $13, $14, $15)
+                     $13, $14, $15,
+                     COALESCE((SELECT p.tags FROM runs p WHERE p.id = $13), $16))
              ON CONFLICT (idempotency_key) DO NOTHING
              RETURNING {RUN_SUMMARY_COLS}"
         ))
@@ -98,11 +99,23 @@ impl RunTx<'_> {
         .bind(parent.map(|p| p.run))
         .bind(parent.map(|p| i32_of(p.slot)))
         .bind(i32_of(parent.map_or(0, |p| p.depth)))
+        .bind(sqlx::types::Json(new.tags))
         .fetch_optional(&mut *self.tx)
         .await?;
         let Some(row) = inserted else {
             return Ok(None);
         };
+        if !row.tags.0.is_empty() {
+            sqlx::query(
+                "INSERT INTO run_tags (run_id, key, value, created_at)
+                 SELECT $1, t.key, t.value, $2 FROM jsonb_each_text($3) AS t",
+            )
+            .bind(id)
+            .bind(row.created_at)
+            .bind(sqlx::types::Json(&row.tags.0))
+            .execute(&mut *self.tx)
+            .await?;
+        }
 
         let n = state.nodes.len();
         let mut idxs = Vec::with_capacity(n);

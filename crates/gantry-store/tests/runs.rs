@@ -83,6 +83,7 @@ async fn idempotency_key_returns_the_same_run_or_a_conflict(pool: PgPool) {
     let store = Store::from_pool(pool.clone());
     let fx = fixture(&store, join_def("idem")).await;
     let input = json!({"n": 1});
+    let tags = gantry_dag::Tags::new();
     let new = |key: &'static str, hash: &'static str| NewRun {
         workflow: &fx.wf,
         dag: &fx.dag,
@@ -90,6 +91,7 @@ async fn idempotency_key_returns_the_same_run_or_a_conflict(pool: PgPool) {
         input: &input,
         idempotency: Some((key, hash)),
         traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        tags: &tags,
     };
     let Created::New(first, jobs) = store.create_run(new("k1", "h1")).await.unwrap() else {
         panic!("first use of a key creates a run");
@@ -126,6 +128,7 @@ async fn idempotency_key_returns_the_same_run_or_a_conflict(pool: PgPool) {
                         input: &input,
                         idempotency: Some(("k2", "h")),
                         traceparent: None,
+                        tags: &gantry_dag::Tags::new(),
                     })
                     .await
                     .unwrap()
@@ -211,6 +214,7 @@ async fn list_runs_pages_newest_first_with_filters(pool: PgPool) {
             parent: None,
             workflow: Some("two".to_owned()),
             status: Some(RunStatus::Failed),
+            tags: Vec::new(),
             limit: 0,
             ..Default::default()
         })

@@ -3,7 +3,7 @@
 use super::{non_empty, page_limit, path_name, path_run_id, PathParams, QueryParams};
 use crate::error::{Error, ErrorBody, Result};
 use crate::Ctx;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -49,6 +49,9 @@ pub(crate) struct RunView {
     pub(crate) status: RunStatus,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) finished_at: Option<DateTime<Utc>>,
+    /// Its tags; a child run's are its parent's.
+    #[schema(value_type = Object)]
+    pub(crate) tags: gantry_dag::Tags,
 }
 
 impl From<RunSummary> for RunView {
@@ -60,6 +63,7 @@ impl From<RunSummary> for RunView {
             status: r.status,
             created_at: r.created_at,
             finished_at: r.finished_at,
+            tags: r.tags,
         }
     }
 }
@@ -72,7 +76,7 @@ pub(crate) struct RunList {
     pub(crate) next_cursor: Option<String>,
 }
 
-fn filter(q: ListQuery) -> Result<RunFilter> {
+fn filter(q: ListQuery, tags: Vec<(String, String)>) -> Result<RunFilter> {
     let workflow = match non_empty(q.workflow) {
         Some(w) if !gantry_dag::is_valid_name(&w) => {
             return Err(Error::invalid(
@@ -117,9 +121,30 @@ fn filter(q: ListQuery) -> Result<RunFilter> {
         workflow,
         parent,
         status,
+        tags,
         limit,
         cursor,
     })
+}
+
+/// The `tag=KEY:VALUE` filters of a query string (the parameter may
+/// repeat; every one must match).
+fn tag_filters(raw: Option<&str>) -> Result<Vec<(String, String)>> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| Error::invalid("query", "bad_value", format!("bad query string: {e}")))?;
+    pairs
+        .into_iter()
+        .filter(|(k, _)| k == "tag")
+        .map(|(_, v)| {
+            gantry_dag::parse_tag_filter(&v).ok_or_else(|| {
+                Error::invalid(
+                    "tag",
+                    "bad_value",
+                    format!("tag must be KEY:VALUE with a tag key and a value of at most 128 bytes, got {v:?}"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// List runs, newest first.
@@ -131,6 +156,7 @@ fn filter(q: ListQuery) -> Result<RunFilter> {
         ("workflow" = Option<String>, Query, description = "only runs of this workflow"),
         ("status" = Option<String>, Query, description = "running, succeeded, failed or cancelled"),
         ("parent" = Option<String>, Query, description = "only the child runs of this run"),
+        ("tag" = Option<String>, Query, description = "KEY:VALUE; may repeat, every one must match"),
         ("limit" = Option<u32>, Query, description = "page size, 1 to 500 (default 50)"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
@@ -142,8 +168,9 @@ fn filter(q: ListQuery) -> Result<RunFilter> {
 pub(crate) async fn list(
     State(ctx): State<Ctx>,
     QueryParams(q): QueryParams<ListQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<RunList>> {
-    let filter = filter(q)?;
+    let filter = filter(q, tag_filters(raw.as_deref())?)?;
     let (runs, next_cursor) = ctx.store().list_runs(&filter).await?;
     Ok(Json(RunList {
         runs: runs.into_iter().map(RunView::from).collect(),

@@ -60,6 +60,11 @@ pub(crate) struct StartRunBody {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub(crate) input: Option<Value>,
+    /// Tags (at most 16; keys follow the name rule, values are strings of
+    /// at most 128 bytes).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub(crate) tags: Option<serde_json::Map<String, Value>>,
 }
 
 /// Register a new version of a workflow.
@@ -264,16 +269,30 @@ pub(crate) async fn start_run(
             "input must be a json object",
         ));
     }
+    let tags = match &body.tags {
+        None => gantry_dag::Tags::new(),
+        Some(t) => gantry_dag::parse_tags(t).map_err(Error::validation)?,
+    };
     let key = idempotency::key(&headers)?;
     let workflow = ctx
         .store()
         .get_workflow(name, None)
         .await?
         .ok_or_else(|| Error::NotFound(format!("workflow {name:?} not found")))?;
-    let canonical = serde_json::json!({ "input": input });
+    // Tags join the request only when there are any: a key used before
+    // tags existed keeps its hash.
+    let canonical = if tags.is_empty() {
+        serde_json::json!({ "input": input })
+    } else {
+        serde_json::json!({ "input": input, "tags": tags })
+    };
     let hash = idempotency::request_hash(name, &canonical);
     let idem = key.as_deref().map(|k| (k, hash.as_str()));
-    match ctx.engine().start_run(&workflow, &input, idem).await? {
+    match ctx
+        .engine()
+        .start_tagged_run(&workflow, &input, idem, &tags)
+        .await?
+    {
         Started::New(run) => Ok((StatusCode::CREATED, Json(run.into()))),
         Started::Existing(run) => Ok((StatusCode::OK, Json(run.into()))),
         Started::Conflict => Err(Error::Conflict(

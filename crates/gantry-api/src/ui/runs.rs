@@ -19,6 +19,8 @@ const PAGE: u32 = 50;
 pub(crate) struct RunsQuery {
     workflow: Option<String>,
     status: Option<String>,
+    /// One `KEY:VALUE` tag.
+    tag: Option<String>,
     cursor: Option<String>,
 }
 
@@ -43,10 +45,16 @@ fn filter(q: RunsQuery) -> UiResult<RunFilter> {
     {
         return Err(UiError::BadRequest("malformed cursor".to_owned()));
     }
+    let tags = match q.tag.as_deref().filter(|t| !t.is_empty()) {
+        None => Vec::new(),
+        Some(t) => vec![gantry_dag::parse_tag_filter(t)
+            .ok_or_else(|| UiError::BadRequest("tag must be KEY:VALUE".to_owned()))?],
+    };
     Ok(RunFilter {
         parent: None,
         workflow,
         status,
+        tags,
         limit: PAGE,
         cursor,
     })

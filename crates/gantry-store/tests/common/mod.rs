@@ -73,6 +73,7 @@ impl Fixture {
                 input: &input,
                 idempotency: None,
                 traceparent: None,
+                tags: &gantry_dag::Tags::new(),
             })
             .await
             .unwrap()
