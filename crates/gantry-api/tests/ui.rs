@@ -12,6 +12,8 @@ mod helpers;
 mod security;
 #[path = "ui/sessions.rs"]
 mod sessions;
+#[path = "ui/tags.rs"]
+mod tags;
 #[path = "ui/triggers.rs"]
 mod triggers;
 

@@ -142,6 +142,14 @@ fn header(run: &RunDetail, session: &Session) -> Markup {
                     @if let Some(i) = p.index { " · instance " (i) }
                 }
             }
+            @if !r.tags.is_empty() {
+                p #run-tags {
+                    "Tags: "
+                    @for (k, v) in &r.tags {
+                        a.tag href={ "/runs?tag=" (enc(&format!("{k}:{v}"))) } { (k) "=" (v) } " "
+                    }
+                }
+            }
             p #node-counts {
                 @for (s, c) in &by_status { (status(s.as_str())) " " (c) " " }
             }

@@ -82,7 +82,12 @@ pub(crate) async fn list(
     )?;
     let wf = filter.workflow.clone().unwrap_or_default();
     let st = filter.status.map_or("", RunStatus::as_str);
-    let next = next.map(|c| format!("{}&cursor={}", first_page(&wf, st), enc(&c)));
+    let tag = filter
+        .tags
+        .first()
+        .map(|(k, v)| format!("{k}:{v}"))
+        .unwrap_or_default();
+    let next = next.map(|c| format!("{}&cursor={}", first_page(&wf, st, &tag), enc(&c)));
     let body = html! {
         h1 { "Runs" }
         form.filters #run-filter method="get" action="/runs" {
@@ -102,8 +107,11 @@ pub(crate) async fn list(
                     }
                 }
             }
+            label { "tag "
+                input #filter-tag type="text" name="tag" value=(tag) placeholder="key:value" size="18";
+            }
             button #filter-submit type="submit" { "Filter" }
-            @if !wf.is_empty() || !st.is_empty() || filter.cursor.is_some() {
+            @if !wf.is_empty() || !st.is_empty() || !tag.is_empty() || filter.cursor.is_some() {
                 " " a href="/runs" { "clear" }
             }
         }
@@ -111,7 +119,7 @@ pub(crate) async fn list(
             p.empty #no-runs { "No runs" @if filter.cursor.is_some() { " on this page" } "." }
         } @else {
             table.data #runs {
-                thead { tr { th { "run" } th { "workflow" } th.num { "version" } th { "status" } th { "created" } th { "finished" } th.num { "took" } } }
+                thead { tr { th { "run" } th { "workflow" } th.num { "version" } th { "status" } th { "tags" } th { "created" } th { "finished" } th.num { "took" } } }
                 tbody {
                     @for r in &runs {
                         tr.run data-run=(r.id) data-status=(r.status.as_str()) {
@@ -119,6 +127,11 @@ pub(crate) async fn list(
                             td { a href={ "/workflows/" (enc(&r.workflow)) } { (r.workflow) } }
                             td.num { (r.version) }
                             td { (status(r.status.as_str())) }
+                            td.tags {
+                                @for (k, v) in &r.tags {
+                                    a.tag href={ "/runs?tag=" (enc(&format!("{k}:{v}"))) } { (k) "=" (v) } " "
+                                }
+                            }
                             td { (layout::time(&r.created_at)) }
                             td { (layout::time_opt(r.finished_at.as_ref())) }
                             td.num {
@@ -131,12 +144,16 @@ pub(crate) async fn list(
                 }
             }
         }
-        (pager(filter.cursor.is_some().then(|| first_page(&wf, st)), next))
+        (pager(filter.cursor.is_some().then(|| first_page(&wf, st, &tag)), next))
     };
     Ok(page("Runs", Nav::Runs, &session, body))
 }
 
 /// The first page of the same filter.
-fn first_page(workflow: &str, status: &str) -> String {
-    format!("/runs?workflow={}&status={status}", enc(workflow))
+fn first_page(workflow: &str, status: &str, tag: &str) -> String {
+    format!(
+        "/runs?workflow={}&status={status}&tag={}",
+        enc(workflow),
+        enc(tag)
+    )
 }
