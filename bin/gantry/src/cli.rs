@@ -321,6 +321,24 @@ enum RunsCmd {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Cancel run ID, or (without ID) every running top-level run the
+    /// filter matches, 10,000 at most per call.
+    Cancel {
+        id: Option<String>,
+        #[command(flatten)]
+        filter: BulkArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Retry run ID, or (without ID) every failed or cancelled top-level
+    /// run the filter matches, 10,000 at most per call.
+    Retry {
+        id: Option<String>,
+        #[command(flatten)]
+        filter: BulkArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// List runs, newest first.
     List {
         #[arg(long)]
@@ -377,6 +395,22 @@ enum RunsCmd {
         #[command(flatten)]
         client: ClientArgs,
     },
+}
+
+/// The filter of a bulk cancel or retry.
+#[derive(Args, Clone, Debug)]
+pub(crate) struct BulkArgs {
+    #[arg(long)]
+    pub(crate) workflow: Option<String>,
+    /// Only runs tagged KEY=VALUE (repeat: every one must match).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub(crate) tags: Vec<String>,
+    /// Only runs created after this time (RFC 3339).
+    #[arg(long)]
+    pub(crate) created_after: Option<String>,
+    /// Only runs created before this time (RFC 3339).
+    #[arg(long)]
+    pub(crate) created_before: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -495,6 +529,12 @@ impl Cli {
                         wait,
                     };
                     return client::start(&client, &name, start).await;
+                }
+                RunsCmd::Cancel { id, filter, client } => {
+                    client::act(&client, "cancel", id.as_deref(), &filter).await?
+                }
+                RunsCmd::Retry { id, filter, client } => {
+                    client::act(&client, "retry", id.as_deref(), &filter).await?
                 }
                 RunsCmd::List {
                     workflow,

@@ -147,6 +147,52 @@ pub(crate) async fn start(c: &ClientArgs, name: &str, s: Start<'_>) -> anyhow::R
     crate::wait::follow(c, &id).await
 }
 
+/// `gantry runs cancel|retry`: one run by id, or every run a filter
+/// matches (the bulk route); prints what happened.
+pub(crate) async fn act(
+    c: &ClientArgs,
+    verb: &str,
+    id: Option<&str>,
+    f: &crate::cli::BulkArgs,
+) -> anyhow::Result<()> {
+    if let Some(id) = id {
+        let (_, run) = send(
+            request(c, reqwest::Method::POST, &format!("/v1/runs/{id}/{verb}")).json(&json!({})),
+        )
+        .await?;
+        println!("run {id}: {}", run["status"].as_str().unwrap_or("?"));
+        return Ok(());
+    }
+    let mut body = json!({});
+    if let Some(w) = &f.workflow {
+        body["workflow"] = json!(w);
+    }
+    if !f.tags.is_empty() {
+        let tags: serde_json::Map<String, Value> = tag_pairs(&f.tags)?
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), json!(v)))
+            .collect();
+        body["tags"] = Value::Object(tags);
+    }
+    for (field, v) in [
+        ("created_after", &f.created_after),
+        ("created_before", &f.created_before),
+    ] {
+        if let Some(v) = v {
+            body[field] = json!(v);
+        }
+    }
+    let (_, answer) =
+        send(request(c, reqwest::Method::POST, &format!("/v1/runs/{verb}")).json(&body)).await?;
+    let more = if answer["more"] == true {
+        " (more match: run it again)"
+    } else {
+        ""
+    };
+    println!("{verb}: {} runs{more}", answer["matched"]);
+    Ok(())
+}
+
 /// What `gantry runs list` asks for.
 pub(crate) struct ListFilter<'a> {
     pub(crate) workflow: Option<&'a str>,

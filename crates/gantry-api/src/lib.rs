@@ -174,6 +174,7 @@ fn router(
         .merge(routes::workers::routes())
         .merge(routes::sent_events::routes())
         .merge(routes::schedules::routes())
+        .merge(routes::bulk::routes())
         .route("/v1/runs/{id}/events", get(events::run_events))
         .route_layer(axum::middleware::from_fn_with_state(ctx.clone(), shed))
         .route_layer(axum::middleware::from_fn_with_state(

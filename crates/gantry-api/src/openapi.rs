@@ -4,7 +4,7 @@
 use crate::error::{ErrorBody, ErrorDetail, ProblemView};
 use crate::events;
 use crate::routes::{
-    agents, health, instances, queues, runs, schedules, sent_events, workers, workflows,
+    agents, bulk, health, instances, queues, runs, schedules, sent_events, workers, workflows,
 };
 use axum::Json;
 use std::sync::LazyLock;
@@ -35,6 +35,8 @@ use utoipa::OpenApi;
         instances::list,
         runs::cancel,
         runs::retry,
+        bulk::cancel,
+        bulk::retry,
         runs::approve,
         runs::reject,
         events::run_events,
@@ -68,6 +70,8 @@ use utoipa::OpenApi;
         sent_events::EventSent,
         sent_events::EventView,
         sent_events::EventList,
+        bulk::BulkBody,
+        bulk::BulkAnswer,
         schedules::Schedule,
         schedules::ScheduleList,
         schedules::Paused,

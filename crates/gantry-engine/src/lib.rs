@@ -6,6 +6,7 @@
 
 mod after;
 mod apply;
+mod bulk;
 mod cache;
 mod catalog;
 mod children;
@@ -23,6 +24,7 @@ mod observe;
 mod triggers;
 
 pub use after::Applied;
+pub use bulk::{Bulk, BulkOutcome, MAX_BULK};
 pub use drain::Wakeups;
 pub use engine::{Engine, Started};
 pub use error::{Error, Result};

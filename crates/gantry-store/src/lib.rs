@@ -2,6 +2,7 @@
 //! attempts and leases, through sqlx with embedded migrations. Only this crate
 //! writes SQL.
 
+mod bulk;
 mod children;
 mod claim;
 mod dash;
@@ -23,6 +24,7 @@ mod tx;
 mod waits;
 mod work;
 
+pub use bulk::BulkFilter;
 pub use children::{ChildOf, ChildRun, ChildSlot};
 pub use claim::{ClaimJob, ClaimRead};
 pub use dash::{scratch_database, Activity, FinishedCounts};

@@ -2,6 +2,7 @@
 //! parameters whose rejections answer in the SPEC error shape.
 
 pub(crate) mod agents;
+pub(crate) mod bulk;
 pub(crate) mod health;
 pub(crate) mod instances;
 pub(crate) mod metrics;
