@@ -35,6 +35,7 @@ use utoipa::OpenApi;
         instances::list,
         runs::cancel,
         runs::retry,
+        runs::delete_one,
         bulk::cancel,
         bulk::retry,
         runs::approve,

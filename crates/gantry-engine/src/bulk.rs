@@ -1,12 +1,12 @@
 //! Bulk cancel and retry (SPEC section 4): the runs a filter matches, at
 //! most [`MAX_BULK`] per call, each cancelled or retried exactly as a
 //! single action does (its own transaction under its run's lock), a few at
-//! a time.
+//! a time; and deleting a finished run.
 
 use crate::{Engine, Error, Result};
 use futures::stream::{self, StreamExt};
 use gantry_dag::RunStatus;
-use gantry_store::BulkFilter;
+use gantry_store::{BulkFilter, Deleted};
 
 /// Most runs one bulk call applies to.
 pub const MAX_BULK: usize = 10_000;
@@ -32,6 +32,28 @@ pub struct BulkOutcome {
 }
 
 impl Engine {
+    /// Delete finished run `run` with its child runs, nodes, attempts and
+    /// tags; returns how many runs that was. `Conflict` while it, a
+    /// descendant or its parent runs.
+    pub async fn delete_run(&self, run: uuid::Uuid) -> Result<u64> {
+        match self.store.delete_run(run).await? {
+            Deleted::Runs(n) => {
+                metrics::counter!(gantry_telemetry::RUNS_DELETED).increment(n);
+                Ok(n)
+            }
+            Deleted::NotFound => Err(Error::RunNotFound(run)),
+            Deleted::Running(r) if r == run => {
+                Err(Error::Conflict(format!("run {run} is still running")))
+            }
+            Deleted::Running(r) => Err(Error::Conflict(format!(
+                "run {run} has a child run {r} that is still running"
+            ))),
+            Deleted::ParentRunning(p) => Err(Error::Conflict(format!(
+                "run {run} is a child of run {p}, which is still running"
+            ))),
+        }
+    }
+
     /// Apply `action` to the top-level runs `filter` matches that it
     /// applies to (cancel: running; retry: failed or cancelled), oldest
     /// first. A run that changed meanwhile (ended, or retried by someone

@@ -43,6 +43,9 @@ pub const LEASE_EXPIRIES: &str = "gantry_lease_expiries_total";
 pub const EVENTS_TOTAL: &str = "gantry_events_total";
 /// Runs started by cron ticks, by workflow.
 pub const SCHEDULE_TICKS: &str = "gantry_schedule_ticks_total";
+/// Finished runs deleted (through the API or by retention), child runs
+/// included.
+pub const RUNS_DELETED: &str = "gantry_runs_deleted_total";
 /// Every `outcome` label of [`EVENTS_TOTAL`].
 pub const EVENT_OUTCOMES: [&str; 3] = ["matched", "started", "unmatched"];
 
@@ -72,6 +75,7 @@ pub fn install() -> PrometheusHandle {
             // Unlabelled counters start at zero, so that `rate()` and alerts
             // see a series before the first event.
             metrics::counter!(STALE_RESULTS).increment(0);
+            metrics::counter!(RUNS_DELETED).increment(0);
             for outcome in EVENT_OUTCOMES {
                 metrics::counter!(EVENTS_TOTAL, "outcome" => outcome).increment(0);
             }
@@ -135,6 +139,10 @@ fn describe() {
     describe_counter!(
         EVENTS_TOTAL,
         "Events received, by outcome: matched a wait, started a run, or unmatched."
+    );
+    describe_counter!(
+        RUNS_DELETED,
+        "Finished runs deleted, through the API or by retention, child runs included."
     );
     describe_counter!(
         SCHEDULE_TICKS,

@@ -4,6 +4,7 @@ use super::{non_empty, page_limit, path_name, path_run_id, PathParams, QueryPara
 use crate::error::{Error, ErrorBody, Result};
 use crate::Ctx;
 use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -16,7 +17,7 @@ use uuid::Uuid;
 pub(crate) fn routes() -> Router<Ctx> {
     Router::new()
         .route("/v1/runs", get(list))
-        .route("/v1/runs/{id}", get(get_one))
+        .route("/v1/runs/{id}", get(get_one).delete(delete_one))
         .route("/v1/runs/{id}/nodes/{node}", get(get_node))
         .route(
             "/v1/runs/{id}/nodes/{node}/instances",
@@ -250,6 +251,27 @@ pub(crate) async fn cancel(
     let id = path_run_id(&id)?;
     ctx.engine().cancel(id).await?;
     Ok(Json(load_run(&ctx, id).await?))
+}
+
+/// Delete a finished run with its child runs, nodes, attempts and tags.
+#[utoipa::path(
+    delete,
+    path = "/v1/runs/{id}",
+    tag = "runs",
+    params(("id" = String, Path, description = "run id (uuid)")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 404, description = "no such run", body = ErrorBody),
+        (status = 409, description = "the run, a child of it or its parent is still running", body = ErrorBody),
+    )
+)]
+pub(crate) async fn delete_one(
+    State(ctx): State<Ctx>,
+    PathParams(id): PathParams<String>,
+) -> Result<StatusCode> {
+    let id = path_run_id(&id)?;
+    ctx.engine().delete_run(id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Re-run failed, cancelled and skipped nodes; succeeded outputs are kept.
