@@ -94,6 +94,7 @@ pub(crate) async fn register(
     debug_assert_eq!(agent.runtime, Runtime::Builtin);
     let def = WorkflowDef {
         triggers: Vec::new(),
+        retention_days: None,
         name: name.into(),
         description: None,
         input_schema: None,

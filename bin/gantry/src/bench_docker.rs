@@ -173,6 +173,7 @@ async fn register(
         .collect();
     let def = WorkflowDef {
         triggers: Vec::new(),
+        retention_days: None,
         name: name.into(),
         description: None,
         input_schema: None,

@@ -192,6 +192,7 @@ pub(crate) async fn run(
     engine.upsert_agent(&agent).await?;
     let def = WorkflowDef {
         triggers: Vec::new(),
+        retention_days: None,
         name: format!("bench-scale-{nodes}"),
         description: None,
         input_schema: None,

@@ -193,6 +193,7 @@ async fn seed_runs(engine: &Engine) -> anyhow::Result<Uuid> {
     }
     let def = WorkflowDef {
         triggers: Vec::new(),
+        retention_days: None,
         name: "ui-bench".into(),
         description: Some("gantry bench ui".into()),
         input_schema: None,

@@ -178,6 +178,25 @@ pub(crate) struct WorkerArgs {
     pub(crate) write_failure_s: u64,
 }
 
+/// How long finished runs are kept (SPEC 4.1).
+#[derive(Args, Clone, Debug)]
+pub(crate) struct RetentionArgs {
+    /// Days a finished run is kept when its workflow has no
+    /// `retention_days`; 0 keeps runs for ever.
+    #[arg(long, env = "GANTRY_RETENTION_DAYS", default_value_t = 30)]
+    pub(crate) retention_days: u32,
+}
+
+impl RetentionArgs {
+    /// The coordinator's settings with this retention.
+    pub(crate) fn coordinator(&self) -> gantry_coordinator::Config {
+        gantry_coordinator::Config {
+            retention_days: self.retention_days,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Args, Clone, Debug)]
 pub(crate) struct CoordinatorArgs {
     #[command(flatten)]
@@ -189,6 +208,8 @@ pub(crate) struct CoordinatorArgs {
     /// before its `/readyz` answers 503.
     #[arg(long, env = "GANTRY_WRITE_FAILURE_S", default_value_t = 10)]
     pub(crate) write_failure_s: u64,
+    #[command(flatten)]
+    pub(crate) retention: RetentionArgs,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -280,6 +301,8 @@ pub(crate) struct DevArgs {
     pub(crate) api: ApiArgs,
     #[command(flatten)]
     pub(crate) worker: WorkerOpts,
+    #[command(flatten)]
+    pub(crate) retention: RetentionArgs,
 }
 
 #[derive(Args, Clone, Debug)]

@@ -149,13 +149,14 @@ async fn serve_api(
 
 pub(crate) async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
     let engine = connect(&args.conn).await?;
+    let config = args.retention.coordinator();
     with_metrics(
         engine,
         args.metrics_listen.as_deref(),
         args.write_failure_s,
         |engine, shutdown| async move {
             tracing::info!("coordinator started");
-            Ok(gantry_coordinator::run(engine, Default::default(), shutdown).await?)
+            Ok(gantry_coordinator::run(engine, config, shutdown).await?)
         },
     )
     .await
@@ -343,7 +344,7 @@ pub(crate) async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_token();
     let coord = tokio::spawn(gantry_coordinator::run(
         engine.clone(),
-        Default::default(),
+        args.retention.coordinator(),
         shutdown.clone(),
     ));
     let worker = {

@@ -19,6 +19,11 @@ pub struct Config {
     pub redeliver_after: Duration,
     /// Runs advanced per transaction.
     pub batch_runs: i64,
+    /// Days a finished run is kept when its workflow does not say (0: for
+    /// ever; `GANTRY_RETENTION_DAYS`).
+    pub retention_days: u32,
+    /// Most runs retention deletes per reconciler pass.
+    pub purge_batch: i64,
 }
 
 impl Default for Config {
@@ -27,6 +32,8 @@ impl Default for Config {
             reconcile_every: Duration::from_secs(1),
             redeliver_after: Duration::from_secs(5),
             batch_runs: 64,
+            retention_days: 30,
+            purge_batch: 500,
         }
     }
 }

@@ -9,6 +9,8 @@ pub const MAX_TIMEOUT_S: u64 = 7 * 24 * 3600;
 pub const MAX_APPROVAL_TIMEOUT_S: u64 = 30 * 24 * 3600;
 /// Longest `wait.timeout_s` (30 days, like an approval timeout).
 pub const MAX_WAIT_TIMEOUT_S: u64 = 30 * 24 * 3600;
+/// Longest `retention_days` (100 years).
+pub const MAX_RETENTION_DAYS: u64 = 36_500;
 /// `retry.max_attempts`.
 pub const MAX_ATTEMPTS: u32 = 100;
 /// `retry.initial_delay_ms` and `retry.max_delay_ms`: at most 1 day.

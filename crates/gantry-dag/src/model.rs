@@ -23,6 +23,10 @@ pub struct WorkflowDef {
     /// section 9). A new version replaces them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub triggers: Vec<TriggerDef>,
+    /// Days a finished run of this workflow is kept (0: for ever; without
+    /// it, `GANTRY_RETENTION_DAYS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
     pub nodes: Vec<NodeDef>,
 }
 

@@ -274,6 +274,15 @@ pub(crate) fn validate(
     if let Some(schema) = &def.input_schema {
         crate::schema::schema_problems("input_schema", schema, &mut problems);
     }
+    if let Some(days) = def.retention_days {
+        bounded(
+            &mut problems,
+            "retention_days",
+            u64::from(days),
+            0,
+            limits::MAX_RETENTION_DAYS,
+        );
+    }
     let compiled = def
         .input_schema
         .as_ref()

@@ -54,6 +54,15 @@ impl Engine {
         }
     }
 
+    /// Delete up to `limit` top-level finished runs past their retention
+    /// (`retention_days` of their version, else `default_days`; 0 keeps
+    /// them), with their child runs. Returns how many runs that was.
+    pub async fn purge_expired(&self, default_days: u32, limit: i64) -> Result<u64> {
+        let n = self.store.purge_expired(default_days, limit).await?;
+        metrics::counter!(gantry_telemetry::RUNS_DELETED).increment(n);
+        Ok(n)
+    }
+
     /// Apply `action` to the top-level runs `filter` matches that it
     /// applies to (cancel: running; retry: failed or cancelled), oldest
     /// first. A run that changed meanwhile (ended, or retried by someone

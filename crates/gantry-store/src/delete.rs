@@ -2,7 +2,9 @@
 //! nodes, attempts, waits and tags, in one transaction; never a run that
 //! still runs, one with a running descendant, or the child of a running
 //! parent. Attempts carry no foreign key (migration 0003), so they are
-//! deleted by run id; everything else goes with the run rows.
+//! deleted by run id; everything else goes with the run rows. Retention
+//! deletes the top-level runs past their workflow's `retention_days` the
+//! same way, a bounded batch at a time.
 
 use crate::{Result, Store};
 use uuid::Uuid;
@@ -66,5 +68,56 @@ impl Store {
             .rows_affected();
         tx.commit().await?;
         Ok(Deleted::Runs(gone))
+    }
+}
+
+impl Store {
+    /// Delete up to `limit` top-level finished runs past their retention
+    /// (their version's `retention_days`, else `default_days`; 0 keeps
+    /// runs for ever), oldest first, each with its descendants; a run one
+    /// of whose descendants still runs is left for a later pass. Returns
+    /// how many runs were deleted, child runs included.
+    pub async fn purge_expired(&self, default_days: u32, limit: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let ids: Vec<(Uuid,)> = sqlx::query_as(
+            "WITH RECURSIVE expired AS (
+                 SELECT r.id FROM runs r JOIN workflows w ON w.id = r.workflow_id
+                 CROSS JOIN LATERAL (
+                     SELECT COALESCE((w.definition ->> 'retention_days')::int, $1) AS days
+                 ) k
+                 WHERE r.finished_at IS NOT NULL AND r.parent_run_id IS NULL
+                   AND r.status <> 'running' AND k.days > 0
+                   AND r.finished_at < clock_timestamp() - k.days * interval '1 day'
+                 ORDER BY r.finished_at LIMIT $2
+                 FOR UPDATE OF r SKIP LOCKED
+             ), tree AS (
+                 SELECT id, id AS root FROM expired
+                 UNION ALL
+                 SELECT r.id, t.root FROM runs r JOIN tree t ON r.parent_run_id = t.id
+             ), busy AS (
+                 SELECT DISTINCT t.root FROM tree t JOIN runs r ON r.id = t.id
+                 WHERE r.status = 'running'
+             )
+             SELECT t.id FROM tree t WHERE t.root NOT IN (SELECT root FROM busy)",
+        )
+        .bind(i32::try_from(default_days).unwrap_or(i32::MAX))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<Uuid> = ids.into_iter().map(|(id,)| id).collect();
+        sqlx::query("DELETE FROM attempts WHERE run_id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        let gone = sqlx::query("DELETE FROM runs WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(gone)
     }
 }
