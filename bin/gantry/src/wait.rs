@@ -66,10 +66,26 @@ pub(crate) fn describe(run: &Value, children: &Value) -> String {
             p.get("node").map(s).unwrap_or_default()
         ));
     }
+    if let Some(tags) = run["tags"].as_object().filter(|t| !t.is_empty()) {
+        let tags: Vec<String> = tags
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect();
+        out.push_str(&format!("tags: {}\n", tags.join(", ")));
+    }
     for n in run["nodes"].as_array().into_iter().flatten() {
         let mut line = format!("  {:<24} {:<16}", s(&n["id"]), s(&n["status"]));
         if let Some(reason) = n["skip_reason"].as_str() {
             line.push_str(&format!(" ({reason})"));
+        }
+        if let Some(w) = n["wait"].as_object().filter(|_| n["status"] == "waiting") {
+            let field = |k: &str| w.get(k).map(s).unwrap_or_default();
+            line.push_str(&format!(
+                " for {} key {} until {}",
+                field("event"),
+                field("key"),
+                field("deadline")
+            ));
         }
         line.push_str(&instances(&n["instances"]));
         if let Some(e) = n["error"].as_str().filter(|_| n["status"] == "failed") {
