@@ -362,6 +362,21 @@ enum RunsCmd {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Re-run finished run ID from NODE (repeat --from for more): a new run
+    /// that keeps the other succeeded nodes' outputs.
+    Rerun {
+        id: String,
+        #[arg(long = "from", value_name = "NODE", required = true)]
+        from: Vec<String>,
+        /// A new run input, a JSON object (default: the old run's).
+        #[arg(long)]
+        input: Option<String>,
+        /// Follow the new run until it ends; exit 0 only when it succeeded.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// List runs, newest first.
     List {
         #[arg(long)]
@@ -552,6 +567,15 @@ impl Cli {
                         wait,
                     };
                     return client::start(&client, &name, start).await;
+                }
+                RunsCmd::Rerun {
+                    id,
+                    from,
+                    input,
+                    wait,
+                    client,
+                } => {
+                    return client::rerun(&client, &id, &from, input.as_deref(), wait).await;
                 }
                 RunsCmd::Cancel { id, filter, client } => {
                     client::act(&client, "cancel", id.as_deref(), &filter).await?

@@ -193,6 +193,33 @@ pub(crate) async fn act(
     Ok(())
 }
 
+/// `gantry runs rerun ID --from NODE`: start the re-run, then follow it
+/// when asked.
+pub(crate) async fn rerun(
+    c: &ClientArgs,
+    id: &str,
+    from: &[String],
+    input: Option<&str>,
+    wait: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut body = json!({ "from": from });
+    if let Some(input) = input {
+        body["input"] = serde_json::from_str(input).context("--input is not valid JSON")?;
+    }
+    let (_, run) =
+        send(request(c, reqwest::Method::POST, &format!("/v1/runs/{id}/rerun")).json(&body))
+            .await?;
+    let new = run["id"]
+        .as_str()
+        .context("the api returned no run id")?
+        .to_owned();
+    println!("run {new} started (a re-run of {id})");
+    if !wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::wait::follow(c, &new).await
+}
+
 /// What `gantry runs list` asks for.
 pub(crate) struct ListFilter<'a> {
     pub(crate) workflow: Option<&'a str>,

@@ -21,6 +21,7 @@ mod map_check;
 mod map_gate;
 mod model;
 mod plan;
+mod rerun;
 mod schedule;
 mod schema;
 mod sent_event;
@@ -52,6 +53,7 @@ pub use model::{
     RetryPolicy, Runtime, TriggerDef, TriggerRule, WaitDef, WorkflowDef, BUILTINS,
 };
 pub use plan::{NodePlan, Plan};
+pub use rerun::rerun_state;
 pub use schedule::{tick_key, CronSchedule, ScheduleError};
 pub use sent_event::{
     is_valid_event_name, NewEvent, MAX_EVENT_DATA_BYTES, MAX_EVENT_ID_LEN, MAX_EVENT_KEY_BYTES,

@@ -21,6 +21,7 @@ mod health;
 mod inspect;
 mod load;
 mod observe;
+mod rerun;
 mod triggers;
 
 pub use after::Applied;

@@ -161,6 +161,10 @@ pub struct RunDetail {
     pub output: Option<Value>,
     /// Set on a child run: the run and node that started it.
     pub parent: Option<ParentView>,
+    /// The run this one re-runs.
+    pub rerun_of: Option<Uuid>,
+    /// The runs that re-run this one, oldest first.
+    pub reruns: Vec<Uuid>,
     pub updated_at: DateTime<Utc>,
     pub nodes: Vec<NodeSummary>,
 }
@@ -204,6 +208,8 @@ pub struct NodeSummary {
     /// matched it (absent until it begins to wait).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wait: Option<crate::WaitView>,
+    /// Kept, with its output and no attempt, from the run this one re-runs.
+    pub reused: bool,
 }
 
 /// One node with every attempt.

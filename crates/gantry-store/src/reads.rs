@@ -19,6 +19,7 @@ struct RunDetailRow {
     parent_run_id: Option<Uuid>,
     parent_idx: Option<i32>,
     parent_node: Option<String>,
+    rerun_of: Option<Uuid>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -123,7 +124,7 @@ impl Reads {
 
     pub async fn get_run(&self, id: Uuid) -> Result<Option<RunDetail>> {
         let row: Option<RunDetailRow> = sqlx::query_as(&format!(
-            "SELECT {RUN_SUMMARY_COLS}, input, output, updated_at, parent_run_id, parent_idx,
+            "SELECT {RUN_SUMMARY_COLS}, input, output, updated_at, parent_run_id, parent_idx, rerun_of,
                     (SELECT p.node_id FROM nodes p
                      WHERE p.run_id = runs.parent_run_id AND p.idx = runs.parent_idx)
                         AS parent_node
@@ -144,6 +145,11 @@ impl Reads {
         .fetch_all(&self.pool)
         .await?;
         let mut waits = self.waits_of(id).await?;
+        let reruns: Vec<(Uuid,)> =
+            sqlx::query_as("SELECT id FROM runs WHERE rerun_of = $1 ORDER BY created_at, id")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
         let mut counts = if nodes.iter().any(|n| n.items.is_some()) {
             self.instance_counts(id).await?
         } else {
@@ -188,6 +194,8 @@ impl Reads {
             input: row.input,
             output: row.output,
             parent,
+            rerun_of: row.rerun_of,
+            reruns: reruns.into_iter().map(|(r,)| r).collect(),
             updated_at: row.updated_at,
             nodes,
         }))

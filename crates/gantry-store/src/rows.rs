@@ -43,7 +43,8 @@ impl RunSummaryRow {
 
 /// Columns of [`NodeRow`], in a `nodes` query.
 pub(crate) const NODE_COLS: &str = "idx, node_id, agent, status, skip_reason, attempt, output, \
-     error, queued_at, started_at, finished_at, items, approval_deadline, approval_decided_by";
+     error, queued_at, started_at, finished_at, items, approval_deadline, approval_decided_by, \
+     reused";
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct NodeRow {
@@ -62,6 +63,8 @@ pub(crate) struct NodeRow {
     pub(crate) items: Option<i32>,
     pub(crate) approval_deadline: Option<DateTime<Utc>>,
     pub(crate) approval_decided_by: Option<String>,
+    /// Kept from the run it re-runs (migration 0019).
+    pub(crate) reused: bool,
 }
 
 impl NodeRow {
@@ -85,6 +88,7 @@ impl NodeRow {
                 .filter(|_| status == gantry_dag::NodeStatus::WaitingApproval),
             approval_decided_by: self.approval_decided_by,
             wait: None,
+            reused: self.reused,
         })
     }
 }

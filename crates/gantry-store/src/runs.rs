@@ -19,7 +19,7 @@ impl Store {
     pub async fn create_run(&self, new: NewRun<'_>) -> Result<Created> {
         let mut tx = RunTx::new(self.pool.begin().await?);
         let (key, request_hash) = new.idempotency.unzip();
-        let Some((summary, dispatches)) = tx.insert_run(&new, None).await? else {
+        let Some((summary, dispatches)) = tx.insert_run(&new, None, None).await? else {
             // The key was used before (the conflicting insert has committed:
             // ON CONFLICT waited for it, and this statement sees it).
             tx.tx.rollback().await?;
@@ -51,7 +51,7 @@ impl RunTx<'_> {
         new: &NewRun<'_>,
         parent: ParentRef,
     ) -> Result<(RunSummary, Vec<Dispatch>)> {
-        self.insert_run(new, Some(parent))
+        self.insert_run(new, Some(parent), None)
             .await?
             .ok_or_else(|| crate::Error::Corrupt {
                 what: "child run",
@@ -60,13 +60,19 @@ impl RunTx<'_> {
     }
 
     /// Insert the run row, its nodes (every one pending) and the effect of
-    /// [`Event::Begin`]. `None` when the idempotency key is taken.
-    async fn insert_run(
+    /// [`Event::Begin`]; or, for a re-run, its nodes as `rerun` has them
+    /// (reused ones succeeded with their old output) and the effect of
+    /// [`Event::Retry`]. `None` when the idempotency key is taken.
+    pub(crate) async fn insert_run(
         &mut self,
         new: &NewRun<'_>,
         parent: Option<ParentRef>,
+        rerun: Option<&crate::rerun::Rerun>,
     ) -> Result<Option<(RunSummary, Vec<Dispatch>)>> {
-        let mut state = RunState::new(new.dag);
+        let mut state = match rerun {
+            Some(r) => r.state.clone(),
+            None => RunState::new(new.dag),
+        };
         let canonical = new.plan.canonical_json();
         let hash = plan_hash(&canonical);
         let id = Uuid::now_v7();
@@ -76,11 +82,11 @@ impl RunTx<'_> {
             "INSERT INTO runs (id, workflow_id, workflow_name, workflow_version, plan_hash,
                                input, status, remaining, failed, idempotency_key,
                                request_hash, traceparent, finished_at,
-                               parent_run_id, parent_idx, depth, tags)
+                               parent_run_id, parent_idx, depth, tags, rerun_of)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
                      CASE WHEN $7::text <> 'running' THEN clock_timestamp() END,
                      $13, $14, $15,
-                     COALESCE((SELECT p.tags FROM runs p WHERE p.id = $13), $16))
+                     COALESCE((SELECT p.tags FROM runs p WHERE p.id = $13), $16), $17)
              ON CONFLICT (idempotency_key) DO NOTHING
              RETURNING {RUN_SUMMARY_COLS}"
         ))
@@ -90,7 +96,8 @@ impl RunTx<'_> {
         .bind(new.workflow.version)
         .bind(&hash)
         .bind(new.input)
-        .bind(state.status.as_str())
+        // A re-run's state reads failed until Retry applies; it is running.
+        .bind(gantry_dag::RunStatus::Running.as_str())
         .bind(i32_of(state.remaining))
         .bind(i32_of(state.failed))
         .bind(key)
@@ -100,6 +107,7 @@ impl RunTx<'_> {
         .bind(parent.map(|p| i32_of(p.slot)))
         .bind(i32_of(parent.map_or(0, |p| p.depth)))
         .bind(sqlx::types::Json(new.tags))
+        .bind(rerun.map(|r| r.of))
         .fetch_optional(&mut *self.tx)
         .await?;
         let Some(row) = inserted else {
@@ -126,6 +134,8 @@ impl RunTx<'_> {
         let mut attempts = Vec::with_capacity(n);
         let mut tries = Vec::with_capacity(n);
         let mut waiting = Vec::with_capacity(n);
+        let mut outputs: Vec<Option<&serde_json::Value>> = Vec::with_capacity(n);
+        let mut reused = Vec::with_capacity(n);
         for (&i, s) in &state.nodes {
             let plan = new.plan.node(i);
             let def = new.dag.node(i);
@@ -138,16 +148,21 @@ impl RunTx<'_> {
             attempts.push(i32_of(s.attempt));
             tries.push(i32_of(s.tries));
             waiting.push(i32_of(s.waiting_on));
+            let kept = rerun.and_then(|r| r.outputs.get(&i));
+            outputs.push(kept);
+            reused.push(kept.is_some());
         }
         sqlx::query(
             "INSERT INTO nodes (run_id, idx, node_id, agent, queue, status, attempt, tries,
-                                waiting_on, queued_at)
+                                waiting_on, queued_at, output, reused, finished_at)
              SELECT $1, t.idx, t.node_id, t.agent, t.queue, t.status, t.attempt, t.tries,
                     t.waiting_on,
-                    CASE WHEN t.status IN ('queued', 'waiting_approval') THEN clock_timestamp() END
+                    CASE WHEN t.status IN ('queued', 'waiting_approval') THEN clock_timestamp() END,
+                    t.output, t.reused, CASE WHEN t.reused THEN clock_timestamp() END
              FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::int[], $8::int[], $9::int[])
-                  AS t(idx, node_id, agent, queue, status, attempt, tries, waiting_on)",
+                         $7::int[], $8::int[], $9::int[], $10::jsonb[], $11::bool[])
+                  AS t(idx, node_id, agent, queue, status, attempt, tries, waiting_on,
+                       output, reused)",
         )
         .bind(id)
         .bind(&idxs)
@@ -158,6 +173,8 @@ impl RunTx<'_> {
         .bind(&attempts)
         .bind(&tries)
         .bind(&waiting)
+        .bind(&outputs)
+        .bind(&reused)
         .execute(&mut *self.tx)
         .await?;
         let head = RunHead {
@@ -171,9 +188,17 @@ impl RunTx<'_> {
         };
         if new.dag.needs_facts() {
             state.facts = Facts::of_new_run(new.dag, id.to_string(), new.input.clone());
+            if let Some(r) = rerun {
+                r.fill_facts(&mut state.facts);
+            }
         }
-        // Begin decides no retry, so its backoff jitter is never read.
-        let t = advance(new.dag, new.plan, &mut state, Event::Begin, 0.5);
+        let event = if rerun.is_some() {
+            Event::Retry
+        } else {
+            Event::Begin
+        };
+        // Neither decides a backoff, so its jitter is never read.
+        let t = advance(new.dag, new.plan, &mut state, event, 0.5);
         // save notifies RUN_CHANNEL.
         let dispatches = self
             .save((&head, new.dag, new.plan), &state, &t, &[])

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use gantry_dag::RunStatus;
 use gantry_store::{NodeDetail, RunDetail, RunFilter, RunSummary};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -25,6 +26,7 @@ pub(crate) fn routes() -> Router<Ctx> {
         )
         .route("/v1/runs/{id}/cancel", post(cancel))
         .route("/v1/runs/{id}/retry", post(retry))
+        .route("/v1/runs/{id}/rerun", post(rerun))
         .route("/v1/runs/{id}/nodes/{node}/approve", post(approve))
         .route("/v1/runs/{id}/nodes/{node}/reject", post(reject))
 }
@@ -53,6 +55,9 @@ pub(crate) struct RunView {
     /// Its tags; a child run's are its parent's.
     #[schema(value_type = Object)]
     pub(crate) tags: gantry_dag::Tags,
+    /// The run it re-runs (only in the answer to a re-run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rerun_of: Option<Uuid>,
 }
 
 impl From<RunSummary> for RunView {
@@ -65,6 +70,7 @@ impl From<RunSummary> for RunView {
             created_at: r.created_at,
             finished_at: r.finished_at,
             tags: r.tags,
+            rerun_of: None,
         }
     }
 }
@@ -251,6 +257,52 @@ pub(crate) async fn cancel(
     let id = path_run_id(&id)?;
     ctx.engine().cancel(id).await?;
     Ok(Json(load_run(&ctx, id).await?))
+}
+
+/// Body of `POST /v1/runs/{id}/rerun`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RerunBody {
+    /// Nodes to run again, with everything downstream of them.
+    from: Vec<String>,
+    /// A new run input (default: the old run's).
+    #[schema(value_type = Option<Object>)]
+    input: Option<Value>,
+}
+
+/// Re-run a finished run from chosen nodes: a new run of the same version
+/// in which every succeeded node neither in `from` nor downstream of it
+/// keeps its output (`reused: true`, no attempt) and the rest run again.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/rerun",
+    tag = "runs",
+    params(("id" = String, Path, description = "run id (uuid)")),
+    request_body(content = RerunBody),
+    responses(
+        (status = 201, description = "the new run", body = RunView),
+        (status = 404, description = "no such run", body = ErrorBody),
+        (status = 409, description = "the run is still running", body = ErrorBody),
+        (status = 422, description = "an unknown node, or an input the schema refuses", body = ErrorBody),
+    )
+)]
+pub(crate) async fn rerun(
+    State(ctx): State<Ctx>,
+    PathParams(id): PathParams<String>,
+    crate::body::JsonBody(body): crate::body::JsonBody<RerunBody>,
+) -> Result<(StatusCode, Json<RunView>)> {
+    let id = path_run_id(&id)?;
+    if body.input.as_ref().is_some_and(|i| !i.is_object()) {
+        return Err(Error::invalid(
+            "input",
+            "bad_value",
+            "input must be a json object",
+        ));
+    }
+    let run = ctx.engine().rerun(id, &body.from, body.input).await?;
+    let mut view = RunView::from(run);
+    view.rerun_of = Some(id);
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// Delete a finished run with its child runs, nodes, attempts and tags.
