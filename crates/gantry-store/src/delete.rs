@@ -73,23 +73,39 @@ impl Store {
 
 impl Store {
     /// Delete up to `limit` top-level finished runs past their retention
-    /// (their version's `retention_days`, else `default_days`; 0 keeps
-    /// runs for ever), oldest first, each with its descendants; a run one
-    /// of whose descendants still runs is left for a later pass. Returns
-    /// how many runs were deleted, child runs included.
+    /// (their workflow's latest `retention_days`, else `default_days`; 0
+    /// keeps runs for ever), oldest first, each with its descendants; a
+    /// run one of whose descendants still runs is left for a later pass.
+    /// Each workflow's candidates are one range of its (name, created_at)
+    /// index, so a pass reads only runs past their age, never the young
+    /// ones. Returns how many runs were deleted, child runs included.
     pub async fn purge_expired(&self, default_days: u32, limit: i64) -> Result<u64> {
+        let days: Vec<(String, i32)> = sqlx::query_as(
+            "SELECT name, COALESCE(days, $1) FROM (
+                 SELECT DISTINCT ON (name) name, (definition ->> 'retention_days')::int AS days
+                 FROM workflows ORDER BY name, version DESC
+             ) w WHERE COALESCE(days, $1) > 0",
+        )
+        .bind(i32::try_from(default_days).unwrap_or(i32::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        if days.is_empty() {
+            return Ok(0);
+        }
+        let (names, ages): (Vec<String>, Vec<i32>) = days.into_iter().unzip();
         let mut tx = self.pool.begin().await?;
         let ids: Vec<(Uuid,)> = sqlx::query_as(
             "WITH RECURSIVE expired AS (
-                 SELECT r.id FROM runs r JOIN workflows w ON w.id = r.workflow_id
+                 SELECT e.id FROM unnest($1::text[], $2::int[]) AS w(name, days)
                  CROSS JOIN LATERAL (
-                     SELECT COALESCE((w.definition ->> 'retention_days')::int, $1) AS days
-                 ) k
-                 WHERE r.finished_at IS NOT NULL AND r.parent_run_id IS NULL
-                   AND r.status <> 'running' AND k.days > 0
-                   AND r.finished_at < clock_timestamp() - k.days * interval '1 day'
-                 ORDER BY r.finished_at LIMIT $2
-                 FOR UPDATE OF r SKIP LOCKED
+                     SELECT r.id, r.created_at FROM runs r
+                     WHERE r.workflow_name = w.name
+                       AND r.created_at < clock_timestamp() - w.days * interval '1 day'
+                       AND r.parent_run_id IS NULL AND r.status <> 'running'
+                     ORDER BY r.created_at LIMIT $3
+                     FOR UPDATE OF r SKIP LOCKED
+                 ) e
+                 ORDER BY e.created_at LIMIT $3
              ), tree AS (
                  SELECT id, id AS root FROM expired
                  UNION ALL
@@ -100,7 +116,8 @@ impl Store {
              )
              SELECT t.id FROM tree t WHERE t.root NOT IN (SELECT root FROM busy)",
         )
-        .bind(i32::try_from(default_days).unwrap_or(i32::MAX))
+        .bind(&names)
+        .bind(&ages)
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
