@@ -18,14 +18,14 @@ fn example(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_security_triage_example_succeeds_with_its_children() {
-    let mut env = Env::new().await;
+/// `gantry dev` with the docker runtime and the notifier's secret, and the
+/// five example agents registered.
+async fn docker_dev(env: &mut Env) -> common::Proc {
     let secrets = env.dir.path().join("secrets");
     std::fs::create_dir_all(&secrets).expect("secrets dir");
     std::fs::write(secrets.join("SLACK_WEBHOOK_URL"), "http://hooks.invalid/x").expect("secret");
     let secrets = secrets.to_str().expect("utf-8 path").to_owned();
-    let _dev = env
+    let dev = env
         .dev(&[
             ("GANTRY_DOCKER", "on"),
             ("GANTRY_SECRETS_DIR", &secrets),
@@ -35,6 +35,13 @@ async fn the_security_triage_example_succeeds_with_its_children() {
     for agent in example("agents-docker.json").as_array().expect("agents") {
         env.agent(agent.clone()).await;
     }
+    dev
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_security_triage_example_succeeds_with_its_children() {
+    let mut env = Env::new().await;
+    let _dev = docker_dev(&mut env).await;
     env.workflow(example("security-review.json")).await;
     env.workflow(example("security-triage.json")).await;
     let input = example("security-triage-input.json");
@@ -103,20 +110,7 @@ async fn the_security_triage_example_succeeds_with_its_children() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ci_gate_example_waits_for_its_event_then_notifies() {
     let mut env = Env::new().await;
-    let secrets = env.dir.path().join("secrets");
-    std::fs::create_dir_all(&secrets).expect("secrets dir");
-    std::fs::write(secrets.join("SLACK_WEBHOOK_URL"), "http://hooks.invalid/x").expect("secret");
-    let secrets = secrets.to_str().expect("utf-8 path").to_owned();
-    let _dev = env
-        .dev(&[
-            ("GANTRY_DOCKER", "on"),
-            ("GANTRY_SECRETS_DIR", &secrets),
-            ("GANTRY_SECRET_BINDINGS", "notifier=SLACK_WEBHOOK_URL"),
-        ])
-        .await;
-    for agent in example("agents-docker.json").as_array().expect("agents") {
-        env.agent(agent.clone()).await;
-    }
+    let _dev = docker_dev(&mut env).await;
     env.workflow(example("ci-gate.json")).await;
     let id = env.start("ci-gate", json!({})).await;
     let waiting = env.wait_node(&id, "ci", "waiting", RUN_TIMEOUT).await;

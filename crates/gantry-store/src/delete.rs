@@ -57,15 +57,7 @@ impl Store {
             return Ok(Deleted::Running(*running));
         }
         let ids: Vec<Uuid> = tree.into_iter().map(|(id, _)| id).collect();
-        sqlx::query("DELETE FROM attempts WHERE run_id = ANY($1)")
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
-        let gone = sqlx::query("DELETE FROM runs WHERE id = ANY($1)")
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let gone = delete_runs(&mut tx, &ids).await?;
         tx.commit().await?;
         Ok(Deleted::Runs(gone))
     }
@@ -125,16 +117,23 @@ impl Store {
             return Ok(0);
         }
         let ids: Vec<Uuid> = ids.into_iter().map(|(id,)| id).collect();
-        sqlx::query("DELETE FROM attempts WHERE run_id = ANY($1)")
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
-        let gone = sqlx::query("DELETE FROM runs WHERE id = ANY($1)")
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let gone = delete_runs(&mut tx, &ids).await?;
         tx.commit().await?;
         Ok(gone)
     }
+}
+
+/// Delete runs `ids` (a run with all its descendants each) and their
+/// attempts, which carry no foreign key; nodes, waits, tags and child rows
+/// go by cascade. Returns how many runs.
+async fn delete_runs(tx: &mut sqlx::PgConnection, ids: &[Uuid]) -> Result<u64> {
+    sqlx::query("DELETE FROM attempts WHERE run_id = ANY($1)")
+        .bind(ids)
+        .execute(&mut *tx)
+        .await?;
+    Ok(sqlx::query("DELETE FROM runs WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected())
 }

@@ -9,7 +9,6 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use gantry_dag::RunStatus;
 use gantry_engine::Bulk;
 use gantry_store::BulkFilter;
 use serde::{Deserialize, Serialize};
@@ -46,16 +45,7 @@ pub(crate) struct BulkAnswer {
 }
 
 fn filter(body: BulkBody) -> Result<BulkFilter> {
-    let status = match body.status.filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(s.parse::<RunStatus>().map_err(|_| {
-            Error::invalid(
-                "status",
-                "bad_value",
-                format!("status must be one of running, succeeded, failed, cancelled; got {s:?}"),
-            )
-        })?),
-    };
+    let status = super::run_status_filter(body.status)?;
     let tags = match &body.tags {
         None => Vec::new(),
         Some(t) => gantry_dag::parse_tags(t)

@@ -82,6 +82,23 @@ pub(crate) fn non_empty(v: Option<String>) -> Option<String> {
     v.filter(|s| !s.is_empty())
 }
 
+/// A run status filter (`status`), when given; anything else is a 422.
+pub(crate) fn run_status_filter(v: Option<String>) -> Result<Option<gantry_dag::RunStatus>> {
+    non_empty(v)
+        .map(|s| {
+            s.parse().map_err(|_| {
+                Error::invalid(
+                    "status",
+                    "bad_value",
+                    format!(
+                        "status must be one of running, succeeded, failed, cancelled; got {s:?}"
+                    ),
+                )
+            })
+        })
+        .transpose()
+}
+
 /// Page size of every list when `limit` is absent.
 pub(crate) const DEFAULT_PAGE: u32 = 50;
 /// Largest page of every list.

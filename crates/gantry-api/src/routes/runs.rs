@@ -94,16 +94,7 @@ fn filter(q: ListQuery, tags: Vec<(String, String)>) -> Result<RunFilter> {
         }
         w => w,
     };
-    let status = match non_empty(q.status) {
-        None => None,
-        Some(s) => Some(s.parse::<RunStatus>().map_err(|_| {
-            Error::invalid(
-                "status",
-                "bad_value",
-                format!("status must be one of running, succeeded, failed, cancelled; got {s:?}"),
-            )
-        })?),
-    };
+    let status = super::run_status_filter(q.status)?;
     let parent = match non_empty(q.parent) {
         None => None,
         Some(p) => Some(Uuid::parse_str(&p).map_err(|_| {
