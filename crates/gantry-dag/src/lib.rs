@@ -62,7 +62,7 @@ pub use sent_event::{
 pub use status::{NodeStatus, RunStatus, SkipReason, UnknownStatus};
 pub use tags::{parse_tag_filter, parse_tags, Tags, MAX_TAGS, MAX_TAG_VALUE_BYTES};
 pub use template::{refs, render, render_in, NodeView, Scope, TemplateError, TemplateRef};
-pub use trigger::{FilterError, Trigger, MAX_TRIGGERS};
+pub use trigger::{FilterError, Trigger, MAX_CRON_BYTES, MAX_TRIGGERS};
 pub use validate::{is_valid_name, Problem, ValidatedDag, DEFAULT_MAX_NODES};
 pub use wait::{WaitSpec, WaitStart, DEFAULT_WAIT_TIMEOUT_S, MAX_WAIT_KEY_TEMPLATE_BYTES};
 

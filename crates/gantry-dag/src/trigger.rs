@@ -11,6 +11,9 @@ use std::sync::Arc;
 
 /// Most triggers one workflow may have.
 pub const MAX_TRIGGERS: usize = 32;
+/// Longest cron expression and time zone name, in bytes (a real one is a
+/// few dozen): the parser never sees more.
+pub const MAX_CRON_BYTES: usize = 256;
 
 /// A checked trigger.
 #[derive(Debug, Clone)]
@@ -112,6 +115,17 @@ fn trigger(
                     };
                     out.push(Problem { field, ..p });
                 }
+            }
+            let too_long = [("cron", Some(expr)), ("timezone", t.timezone.as_ref())]
+                .into_iter()
+                .find(|(_, v)| v.is_some_and(|v| v.len() > MAX_CRON_BYTES));
+            if let Some((field, _)) = too_long {
+                out.push(problem(
+                    at(field),
+                    "bad_schedule",
+                    format!("triggers[{i}].{field} is longer than {MAX_CRON_BYTES} bytes"),
+                ));
+                return None;
             }
             let schedule = match CronSchedule::parse(expr, t.timezone.as_deref()) {
                 Ok(s) => Some(s),

@@ -31,7 +31,8 @@ fn every_bad_trigger_field_is_named() {
         {"event": "repo.pushed", "timezone": "UTC"},
         {"cron": "* * * * *", "event": "repo.pushed"},
         {},
-        {"cron": "0 0 30 2 *"}
+        {"cron": "0 0 30 2 *"},
+        {"cron": "* ".repeat(200)}
     ]))
     .unwrap_err();
     let got: Vec<(&str, &str)> = problems
@@ -50,6 +51,7 @@ fn every_bad_trigger_field_is_named() {
         ("triggers[9]", "bad_value"),
         ("triggers[10]", "missing_field"),
         ("triggers[11].cron", "bad_schedule"),
+        ("triggers[12].cron", "bad_schedule"),
     ];
     assert_eq!(got, want, "{problems:#?}");
     let filter = problems
