@@ -8,6 +8,7 @@ mod bench_map;
 mod bench_scale;
 mod bench_ui;
 mod cli;
+mod cli_client;
 mod client;
 mod metrics_server;
 mod probe;
