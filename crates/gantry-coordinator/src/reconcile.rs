@@ -16,12 +16,6 @@ pub(crate) async fn once(engine: &Engine, config: &Config) -> Result<()> {
         tracing::info!(%queue, expired, "leases expired; their nodes will be retried");
         metrics::counter!(gantry_telemetry::LEASE_EXPIRIES, "queue" => queue).increment(expired);
     }
-    let purged = engine
-        .purge_expired(config.retention_days, config.purge_batch)
-        .await?;
-    if purged > 0 {
-        tracing::info!(runs = purged, "finished runs past their retention deleted");
-    }
     let waits = engine.expire_waits(1000).await?;
     if waits > 0 {
         tracing::info!(waits, "waits timed out before their event came");

@@ -22,7 +22,7 @@ pub struct Config {
     /// Days a finished run is kept when its workflow does not say (0: for
     /// ever; `GANTRY_RETENTION_DAYS`).
     pub retention_days: u32,
-    /// Most runs retention deletes per reconciler pass.
+    /// Most runs retention deletes per batch (a batch a second).
     pub purge_batch: i64,
 }
 
@@ -42,8 +42,14 @@ impl Default for Config {
 /// retried with a capped backoff; the loop only returns on shutdown.
 pub async fn run(engine: Engine, config: Config, shutdown: CancellationToken) -> Result<()> {
     let scheduler = tokio::spawn(crate::scheduler::run(engine.clone(), shutdown.clone()));
+    let retention = tokio::spawn(crate::retention::run(
+        engine.clone(),
+        config.clone(),
+        shutdown.clone(),
+    ));
     let out = coordinate(&engine, &config, &shutdown).await;
     let _ = scheduler.await;
+    let _ = retention.await;
     out
 }
 
